@@ -1,0 +1,49 @@
+"""Accounts: citizens by WeChat identity; staff with roles scoped to departments and areas."""
+
+from tortoise import fields
+from tortoise.models import Model
+
+from core.fields import created_at
+
+
+class Citizen(Model):
+    id = fields.IntField(primary_key=True)
+    openid = fields.CharField(max_length=64, unique=True)
+    unionid = fields.CharField(max_length=64, null=True, db_index=True)
+    phone = fields.CharField(max_length=20, null=True)
+    nickname = fields.CharField(max_length=64, default="")
+    created_at = created_at()
+
+    class Meta:
+        table = "citizen"
+
+
+class StaffAccount(Model):
+    id = fields.IntField(primary_key=True)
+    username = fields.CharField(max_length=64, unique=True)
+    display_name = fields.CharField(max_length=64, default="")
+    password_hash = fields.CharField(max_length=256)
+    phone = fields.CharField(max_length=20, default="")
+    active = fields.BooleanField(default=True)
+    created_at = created_at()
+
+    class Meta:
+        table = "staff_account"
+
+
+class StaffRole(Model):
+    """One role of a staff member, optionally limited to a department and an area (district/street code)."""
+
+    id = fields.IntField(primary_key=True)
+    staff: fields.ForeignKeyRelation[StaffAccount] = fields.ForeignKeyField(
+        "tongguan.StaffAccount", related_name="roles", on_delete=fields.CASCADE
+    )
+    role = fields.CharField(max_length=16)
+    department: fields.ForeignKeyNullableRelation = fields.ForeignKeyField(
+        "tongguan.Department", related_name="staff_roles", null=True, on_delete=fields.RESTRICT
+    )
+    area_code = fields.CharField(max_length=15, default="")
+
+    class Meta:
+        table = "staff_role"
+        unique_together = (("staff", "role", "department", "area_code"),)

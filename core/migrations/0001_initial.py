@@ -1,0 +1,252 @@
+from tortoise import migrations
+from tortoise.migrations import operations as ops
+import functools
+from json import dumps, loads
+from tortoise.fields.base import OnDelete
+from tortoise import fields
+from tortoise.indexes import Index
+
+class Migration(migrations.Migration):
+    initial = True
+
+    operations = [
+        ops.CreateModel(
+            name='AuditEntry',
+            fields=[
+                ('id', fields.BigIntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('at', fields.DatetimeField(db_index=True, auto_now=False, auto_now_add=True)),
+                ('actor_type', fields.CharField(max_length=16)),
+                ('actor_id', fields.CharField(max_length=64)),
+                ('action', fields.CharField(max_length=64)),
+                ('object_type', fields.CharField(max_length=32)),
+                ('object_id', fields.CharField(max_length=64)),
+                ('purpose', fields.CharField(default='', max_length=255)),
+                ('detail', fields.JSONField(default=dict, encoder=functools.partial(dumps, separators=(',', ':')), decoder=loads)),
+                ('request_id', fields.CharField(default='', max_length=64)),
+            ],
+            options={'table': 'audit_entry', 'app': 'tongguan', 'indexes': [Index(fields=['object_type', 'object_id'])], 'pk_attr': 'id'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='CalendarDay',
+            fields=[
+                ('day', fields.DateField(primary_key=True, unique=True, db_index=True)),
+                ('kind', fields.CharField(max_length=8)),
+                ('name', fields.CharField(max_length=32)),
+                ('official', fields.BooleanField(default=True)),
+            ],
+            options={'table': 'calendar_day', 'app': 'tongguan', 'pk_attr': 'day', 'table_description': 'A public holiday (法定节假日) or a make-up working day (调休上班).'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='CatalogVersion',
+            fields=[
+                ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('version', fields.CharField(unique=True, max_length=32)),
+                ('title', fields.CharField(max_length=128)),
+                ('active', fields.BooleanField(default=False)),
+                ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
+            ],
+            options={'table': 'catalog_version', 'app': 'tongguan', 'pk_attr': 'id'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='Citizen',
+            fields=[
+                ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('openid', fields.CharField(unique=True, max_length=64)),
+                ('unionid', fields.CharField(null=True, db_index=True, max_length=64)),
+                ('phone', fields.CharField(null=True, max_length=20)),
+                ('nickname', fields.CharField(default='', max_length=64)),
+                ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
+            ],
+            options={'table': 'citizen', 'app': 'tongguan', 'pk_attr': 'id'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='District',
+            fields=[
+                ('code', fields.CharField(primary_key=True, unique=True, db_index=True, max_length=6)),
+                ('name', fields.CharField(max_length=64)),
+                ('geometry', fields.TextField(unique=False)),
+            ],
+            options={'table': 'district', 'app': 'tongguan', 'pk_attr': 'code', 'table_description': '区: GB/T 2260 six-digit code.'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='MajorClass',
+            fields=[
+                ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('catalog', fields.ForeignKeyField('tongguan.CatalogVersion', source_field='catalog_id', db_constraint=True, to_field='id', related_name='majors', on_delete=OnDelete.CASCADE)),
+                ('kind', fields.CharField(max_length=16)),
+                ('code', fields.CharField(max_length=2)),
+                ('name', fields.CharField(max_length=64)),
+            ],
+            options={'table': 'catalog_major', 'app': 'tongguan', 'unique_together': (('catalog', 'kind', 'code'),), 'pk_attr': 'id', 'table_description': '大类: 2-digit code within its kind (component 部件 or event 事件).'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='StaffAccount',
+            fields=[
+                ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('username', fields.CharField(unique=True, max_length=64)),
+                ('display_name', fields.CharField(default='', max_length=64)),
+                ('password_hash', fields.CharField(max_length=256)),
+                ('phone', fields.CharField(default='', max_length=20)),
+                ('active', fields.BooleanField(default=True)),
+                ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
+            ],
+            options={'table': 'staff_account', 'app': 'tongguan', 'pk_attr': 'id'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='RoadSegment',
+            fields=[
+                ('code', fields.CharField(primary_key=True, unique=True, db_index=True, max_length=20)),
+                ('name', fields.CharField(max_length=128)),
+                ('road_name', fields.CharField(max_length=64)),
+                ('district', fields.ForeignKeyField('tongguan.District', source_field='district_id', db_constraint=True, to_field='code', related_name='road_segments', on_delete=OnDelete.RESTRICT)),
+                ('level', fields.CharField(max_length=16)),
+                ('chief_name', fields.CharField(default='', max_length=64)),
+                ('chief', fields.ForeignKeyField('tongguan.StaffAccount', source_field='chief_id', null=True, db_constraint=True, to_field='id', related_name='road_segments', on_delete=OnDelete.SET_NULL)),
+                ('geometry', fields.TextField(unique=False)),
+                ('length_m', fields.FloatField()),
+            ],
+            options={'table': 'road_segment', 'app': 'tongguan', 'pk_attr': 'code', 'table_description': '路长制 road segment: a stretch of road with its road chief (路长).'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='Street',
+            fields=[
+                ('code', fields.CharField(primary_key=True, unique=True, db_index=True, max_length=9)),
+                ('district', fields.ForeignKeyField('tongguan.District', source_field='district_id', db_constraint=True, to_field='code', related_name='streets', on_delete=OnDelete.RESTRICT)),
+                ('name', fields.CharField(max_length=64)),
+                ('geometry', fields.TextField(unique=False)),
+            ],
+            options={'table': 'street', 'app': 'tongguan', 'pk_attr': 'code', 'table_description': '街道: district code + 3 digits.'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='Community',
+            fields=[
+                ('code', fields.CharField(primary_key=True, unique=True, db_index=True, max_length=12)),
+                ('street', fields.ForeignKeyField('tongguan.Street', source_field='street_id', db_constraint=True, to_field='code', related_name='communities', on_delete=OnDelete.RESTRICT)),
+                ('name', fields.CharField(max_length=64)),
+                ('geometry', fields.TextField(unique=False)),
+            ],
+            options={'table': 'community', 'app': 'tongguan', 'pk_attr': 'code', 'table_description': '社区: street code + 3 digits.'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='Department',
+            fields=[
+                ('code', fields.CharField(primary_key=True, unique=True, db_index=True, max_length=20)),
+                ('name', fields.CharField(max_length=128)),
+                ('level', fields.CharField(max_length=16)),
+                ('kind', fields.CharField(max_length=32)),
+                ('parent', fields.ForeignKeyField('tongguan.Department', source_field='parent_id', null=True, db_constraint=True, to_field='code', related_name='children', on_delete=OnDelete.SET_NULL)),
+                ('district', fields.ForeignKeyField('tongguan.District', source_field='district_id', null=True, db_constraint=True, to_field='code', related_name='departments', on_delete=OnDelete.RESTRICT)),
+                ('street', fields.ForeignKeyField('tongguan.Street', source_field='street_id', null=True, db_constraint=True, to_field='code', related_name='departments', on_delete=OnDelete.RESTRICT)),
+                ('duty_phone', fields.CharField(default='', max_length=32)),
+                ('is_fallback', fields.BooleanField(default=False)),
+            ],
+            options={'table': 'department', 'app': 'tongguan', 'pk_attr': 'code', 'table_description': 'A unit that handles cases: a city bureau, a utility company, a district bureau or a street office.'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='ResponsibilityGrid',
+            fields=[
+                ('code', fields.CharField(primary_key=True, unique=True, db_index=True, max_length=20)),
+                ('name', fields.CharField(max_length=64)),
+                ('street', fields.ForeignKeyField('tongguan.Street', source_field='street_id', db_constraint=True, to_field='code', related_name='responsibility_grids', on_delete=OnDelete.RESTRICT)),
+                ('inspectors', fields.ManyToManyField('tongguan.StaffAccount', unique=True, db_constraint=True, through='responsibility_grid_inspector', forward_key='staffaccount_id', backward_key='responsibility_grid_id', related_name='responsibility_grids', on_delete=OnDelete.CASCADE)),
+            ],
+            options={'table': 'responsibility_grid', 'app': 'tongguan', 'pk_attr': 'code', 'table_description': '责任网格 (监督网格): a set of unit grids within one street, patrolled by assigned inspectors.'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='StaffRole',
+            fields=[
+                ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('staff', fields.ForeignKeyField('tongguan.StaffAccount', source_field='staff_id', db_constraint=True, to_field='id', related_name='roles', on_delete=OnDelete.CASCADE)),
+                ('role', fields.CharField(max_length=16)),
+                ('department', fields.ForeignKeyField('tongguan.Department', source_field='department_id', null=True, db_constraint=True, to_field='code', related_name='staff_roles', on_delete=OnDelete.RESTRICT)),
+                ('area_code', fields.CharField(default='', max_length=15)),
+            ],
+            options={'table': 'staff_role', 'app': 'tongguan', 'unique_together': (('staff', 'role', 'department', 'area_code'),), 'pk_attr': 'id', 'table_description': 'One role of a staff member, optionally limited to a department and an area (district/street code).'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='Subclass',
+            fields=[
+                ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('catalog', fields.ForeignKeyField('tongguan.CatalogVersion', source_field='catalog_id', db_constraint=True, to_field='id', related_name='subclasses', on_delete=OnDelete.CASCADE)),
+                ('major', fields.ForeignKeyField('tongguan.MajorClass', source_field='major_id', db_constraint=True, to_field='id', related_name='subclasses', on_delete=OnDelete.CASCADE)),
+                ('kind', fields.CharField(max_length=16)),
+                ('code', fields.CharField(max_length=4)),
+                ('name', fields.CharField(max_length=64)),
+                ('keywords', fields.JSONField(default=list, encoder=functools.partial(dumps, separators=(',', ':')), decoder=loads)),
+                ('filing_condition', fields.TextField(unique=False)),
+                ('closing_condition', fields.TextField(unique=False)),
+                ('department_kind', fields.CharField(max_length=32)),
+                ('check_distance_m', fields.IntField(default=50)),
+            ],
+            options={'table': 'catalog_subclass', 'app': 'tongguan', 'unique_together': (('catalog', 'kind', 'code'),), 'pk_attr': 'id', 'table_description': '小类: 4-digit code (major + minor) with its 立案条件, 结案条件 and who handles it.'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='RoutingRule',
+            fields=[
+                ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('subclass', fields.ForeignKeyField('tongguan.Subclass', source_field='subclass_id', db_constraint=True, to_field='id', related_name='routing_rules', on_delete=OnDelete.CASCADE)),
+                ('area_level', fields.CharField(max_length=16)),
+                ('area_code', fields.CharField(default='', max_length=15)),
+                ('rule_kind', fields.CharField(max_length=8)),
+                ('department', fields.ForeignKeyField('tongguan.Department', source_field='department_id', db_constraint=True, to_field='code', related_name='routing_rules', on_delete=OnDelete.CASCADE)),
+            ],
+            options={'table': 'routing_rule', 'app': 'tongguan', 'unique_together': (('subclass', 'area_level', 'area_code'),), 'pk_attr': 'id', 'table_description': 'Area (city, district, street or unit grid) × subclass → department, as 属主 (owner) or 属地 (area).'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='TimeLimit',
+            fields=[
+                ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('subclass', fields.ForeignKeyField('tongguan.Subclass', source_field='subclass_id', db_constraint=True, to_field='id', related_name='time_limits', on_delete=OnDelete.CASCADE)),
+                ('urgency', fields.CharField(max_length=16)),
+                ('value', fields.IntField()),
+                ('unit', fields.CharField(max_length=16)),
+            ],
+            options={'table': 'catalog_time_limit', 'app': 'tongguan', 'unique_together': (('subclass', 'urgency'),), 'pk_attr': 'id', 'table_description': 'Disposal time limit of a subclass for one urgency, in 工作时 / 工作日 / 自然时.'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='UnitGrid',
+            fields=[
+                ('code', fields.CharField(primary_key=True, unique=True, db_index=True, max_length=15)),
+                ('community', fields.ForeignKeyField('tongguan.Community', source_field='community_id', db_constraint=True, to_field='code', related_name='unit_grids', on_delete=OnDelete.RESTRICT)),
+                ('responsibility_grid', fields.ForeignKeyField('tongguan.ResponsibilityGrid', source_field='responsibility_grid_id', null=True, db_constraint=True, to_field='code', related_name='unit_grids', on_delete=OnDelete.SET_NULL)),
+                ('geometry', fields.TextField(unique=False)),
+                ('area_m2', fields.FloatField()),
+            ],
+            options={'table': 'unit_grid', 'app': 'tongguan', 'pk_attr': 'code', 'table_description': '单元网格: community code + 3-digit serial (15 digits), the smallest area cases are located in.'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='Component',
+            fields=[
+                ('code', fields.CharField(primary_key=True, unique=True, db_index=True, max_length=16)),
+                ('subclass_code', fields.CharField(db_index=True, max_length=4)),
+                ('name', fields.CharField(default='', max_length=64)),
+                ('owner_department', fields.ForeignKeyField('tongguan.Department', source_field='owner_department_id', db_constraint=True, to_field='code', related_name='owned_components', on_delete=OnDelete.RESTRICT)),
+                ('property_department', fields.ForeignKeyField('tongguan.Department', source_field='property_department_id', db_constraint=True, to_field='code', related_name='property_components', on_delete=OnDelete.RESTRICT)),
+                ('maintainer_department', fields.ForeignKeyField('tongguan.Department', source_field='maintainer_department_id', db_constraint=True, to_field='code', related_name='maintained_components', on_delete=OnDelete.RESTRICT)),
+                ('state', fields.CharField(default='intact', max_length=16)),
+                ('lon', fields.FloatField()),
+                ('lat', fields.FloatField()),
+                ('unit_grid', fields.ForeignKeyField('tongguan.UnitGrid', source_field='unit_grid_id', db_constraint=True, to_field='code', related_name='components', on_delete=OnDelete.RESTRICT)),
+                ('updated_at', fields.DatetimeField(auto_now=True, auto_now_add=False)),
+            ],
+            options={'table': 'component', 'app': 'tongguan', 'pk_attr': 'code'},
+            bases=['Model'],
+        ),
+    ]

@@ -1,0 +1,108 @@
+"""One settings class for the whole application, read from `TG_*` environment variables (and `.env`)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Values that ship in examples and docs; production must never run with them.
+PLACEHOLDER_SECRETS = frozenset({"", "change-me", "changeme", "secret", "dev-secret", "test", "placeholder"})
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    PRODUCTION = "production"
+
+
+class Settings(BaseSettings):
+    """Everything tongguan reads from its environment; secrets are `SecretStr` and never logged."""
+
+    model_config = SettingsConfigDict(env_prefix="TG_", env_file=".env", extra="ignore")
+
+    env: Environment = Environment.DEVELOPMENT
+    var_dir: Path = Path("var")
+    database_url: str = ""  # empty: SQLite file under var_dir
+    redis_url: str | None = None  # unset: embedded mode, jobs run in-process
+    media_root: Path | None = None  # unset: var_dir / "media"
+    secret_key: SecretStr = SecretStr("dev-secret")
+    log_level: str = "INFO"
+    log_json: bool = True
+    max_body_bytes: int = 1_048_576
+    city_center_lon: float = 123.43
+    city_center_lat: float = 41.80
+    city_radius_km: float = 60.0  # grids and points farther than this from the centre are refused
+
+    # WeChat official account (bots/)
+    wechat_appid: str = ""
+    wechat_secret: SecretStr = SecretStr("")
+    wechat_token: SecretStr = SecretStr("")
+    wechat_aes_key: SecretStr = SecretStr("")
+    wechat_api_base: str = "https://api.weixin.qq.com"
+    # WeChat mini-program (miniapp_api/)
+    miniapp_appid: str = ""
+    miniapp_secret: SecretStr = SecretStr("")
+    miniapp_api_base: str = "https://api.weixin.qq.com"
+    # Aliyun SMS (notifications/)
+    aliyun_access_key_id: str = ""
+    aliyun_access_key_secret: SecretStr = SecretStr("")
+    aliyun_sms_endpoint: str = "dysmsapi.aliyuncs.com"
+    aliyun_sms_sign_name: str = ""
+    aliyun_sms_scheme: str = "https"
+    sms_provider: str = "console"
+    # S3-compatible object storage (media/)
+    media_backend: str = "local"
+    s3_endpoint: str | None = None
+    s3_bucket: str = "tongguan-media"
+    s3_region: str = "us-east-1"
+    s3_access_key: str = ""
+    s3_secret_key: SecretStr = SecretStr("")
+
+    spatial_cache: bool = Field(default=True, description="cache the spatial index next to the SQLite file")
+
+    @model_validator(mode="after")
+    def _refuse_placeholders_in_production(self) -> Settings:
+        if self.env is not Environment.PRODUCTION:
+            return self
+        bad = []
+        if self.secret_key.get_secret_value().strip().lower() in PLACEHOLDER_SECRETS or len(self.secret_key) < 32:
+            bad.append("TG_SECRET_KEY (at least 32 characters, not a placeholder)")
+        configured = {
+            "TG_WECHAT_SECRET": (self.wechat_appid, self.wechat_secret),
+            "TG_MINIAPP_SECRET": (self.miniapp_appid, self.miniapp_secret),
+            "TG_ALIYUN_ACCESS_KEY_SECRET": (self.aliyun_access_key_id, self.aliyun_access_key_secret),
+            "TG_S3_SECRET_KEY": (self.s3_access_key, self.s3_secret_key),
+        }
+        # A vendor that is configured (its id is set) must come with a real secret.
+        for name, (ident, secret) in configured.items():
+            if ident and secret.get_secret_value().strip().lower() in PLACEHOLDER_SECRETS:
+                bad.append(name)
+        if self.aliyun_access_key_id and self.aliyun_sms_scheme != "https":
+            bad.append("TG_ALIYUN_SMS_SCHEME (must be https in production)")
+        if bad:
+            raise ValueError("production refuses placeholder settings: " + ", ".join(bad))
+        return self
+
+    @property
+    def effective_database_url(self) -> str:
+        """The configured database, or the embedded SQLite file under `var_dir`."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite://{(self.var_dir / 'tongguan.sqlite3').as_posix()}"
+
+    @property
+    def effective_media_root(self) -> Path:
+        return self.media_root or self.var_dir / "media"
+
+    @property
+    def embedded(self) -> bool:
+        """True when no Redis is configured and jobs run in-process."""
+        return not self.redis_url
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
