@@ -1,5 +1,9 @@
 """The API shell: health, problem+json errors, body limit, request ids. Runs on both databases."""
 
+import io
+import json
+import logging
+
 import httpx
 import pytest
 from fastapi import APIRouter
@@ -7,6 +11,7 @@ from fastapi import APIRouter
 from core.errors import ValidationFailed
 from core.settings import Settings
 from tongguan.app import create_app
+from tongguan.logs import JsonFormatter
 
 
 def make_app(url: str, **overrides):
@@ -111,13 +116,18 @@ async def test_crashes_hide_their_internals_and_keep_the_request_id(api):
     assert body["request_id"] == "abc-123"
 
 
-async def test_access_log_is_json_with_the_request_id(api, capsys):
-    await api.get("/healthz", headers={"x-request-id": "req-42"})
-    lines = [line for line in capsys.readouterr().err.splitlines() if '"request"' in line and "req-42" in line]
-    assert lines, "no JSON access log line with the request id"
-    import json
-
-    entry = json.loads(lines[-1])
+async def test_access_log_is_json_with_the_request_id(api):
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    access = logging.getLogger("tongguan.access")
+    access.addHandler(handler)
+    try:
+        await api.get("/healthz", headers={"x-request-id": "req-42"})
+    finally:
+        access.removeHandler(handler)
+    entry = json.loads(stream.getvalue().splitlines()[-1])
+    assert entry["request_id"] == "req-42"
     assert entry["status"] == 200 and entry["path"] == "/healthz"
 
 
