@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from tortoise import Tortoise, connections
+from tortoise.backends.base.executor import EXECUTOR_CACHE
 from tortoise.migrations.api.migrate import migrate as tortoise_migrate
 
 from core.settings import Settings
@@ -55,6 +56,9 @@ async def init_db(settings: Settings, *, url: str | None = None) -> None:
     """Open the ORM's connections (the schema must already be migrated)."""
     database_url = url or settings.effective_database_url
     _prepare_sqlite_folder(database_url)
+    # tortoise caches each model's SQL by connection name; a process that opens another database under the same
+    # name (the tests open SQLite and PostgreSQL in turn) must not reuse SQL written for the other dialect.
+    EXECUTOR_CACHE.clear()
     await Tortoise.init(config=tortoise_config(database_url), _enable_global_fallback=True)
     if is_sqlite(database_url):
         # WAL lets the API read while an import or a job writes; foreign keys are off by default in SQLite.
