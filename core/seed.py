@@ -26,7 +26,7 @@ from core.geo.service import forget_spatial_index
 from core.org.models import RoutingRule
 from core.progress import NoProgress, ProgressSink
 from core.regions.models import District
-from core.regions.service import to_geojson_many
+from core.regions.service import areas_m2, projection, rounded, to_geojson_many
 
 SCALES = {"small": synth.SMALL, "city": synth.CITY}
 DEFAULT_COMPONENTS = {"small": 500, "city": 100_000}
@@ -106,7 +106,10 @@ async def _write_regions(city: synth.SyntheticCity, seed: int, progress: Progres
             ["code", "name", "street_id"],
             [(r.code, r.name, r.street_code) for r in city.responsibility_grids],
         )
-        texts = to_geojson_many([g.geometry for g in city.unit_grids])
+        # Areas are computed the way an import computes them, so export → import round-trips exactly.
+        grid_geoms = rounded([g.geometry for g in city.unit_grids])
+        texts = to_geojson_many(grid_geoms)
+        areas = areas_m2(grid_geoms, projection())
         step = 5000
         for start in range(0, len(city.unit_grids), step):
             chunk = city.unit_grids[start : start + step]
@@ -115,8 +118,8 @@ async def _write_regions(city: synth.SyntheticCity, seed: int, progress: Progres
                 "unit_grid",
                 ["code", "community_id", "responsibility_grid_id", "geometry", "area_m2"],
                 [
-                    (g.code, g.community_code, rgrid_of.get(g.code), t, float(g.area_m2))
-                    for g, t in zip(chunk, texts[start : start + step], strict=True)
+                    (g.code, g.community_code, rgrid_of.get(g.code), t, float(a))
+                    for g, t, a in zip(chunk, texts[start : start + step], areas[start : start + step], strict=True)
                 ],
             )
             progress.advance(len(chunk))

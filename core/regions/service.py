@@ -22,10 +22,14 @@ from core.settings import get_settings
 OVERLAP_TOLERANCE_M2 = 1.0
 
 
+def rounded(geoms: Sequence[shapely.Geometry] | np.ndarray) -> np.ndarray:
+    """Geometries with coordinates rounded to 1e-7° (≈ 1 cm), vertex order kept, as they are stored."""
+    return shapely.set_precision(np.asarray(geoms, dtype=object), 1e-7, mode="pointwise")
+
+
 def to_geojson_many(geoms: Sequence[shapely.Geometry] | np.ndarray) -> list[str]:
-    """Shapely geometries → compact GeoJSON strings (7 decimals ≈ 1 cm)."""
-    rounded = shapely.set_precision(np.asarray(geoms, dtype=object), 1e-7)
-    return list(shapely.to_geojson(rounded))
+    """Shapely geometries → compact GeoJSON strings of their stored (rounded) form."""
+    return list(shapely.to_geojson(rounded(geoms)))
 
 
 def projection() -> LocalProjection:
@@ -160,7 +164,7 @@ async def _check_overlaps_with_stored(rows: list[dict], report: ImportReport, pr
 
 
 async def _write_grids(rows: list[dict], proj: LocalProjection) -> None:
-    geoms = np.asarray([r["geom"] for r in rows], dtype=object)
+    geoms = rounded([r["geom"] for r in rows])
     texts = to_geojson_many(geoms)
     areas = areas_m2(geoms, proj)
     async with in_transaction() as conn:
@@ -190,7 +194,11 @@ async def _create_missing_parents(rows: list[dict]) -> None:
         (Community, 12, "community_name", "street_id"),
     ]
     for model, width, name_key, parent_key in levels:
-        wanted = {r["code"][:width]: r["props"].get(name_key) or r["code"][:width] for r in rows}
+        wanted: dict[str, str] = {}
+        for r in rows:  # the first feature that names a region names it
+            code, name = r["code"][:width], r["props"].get(name_key)
+            if code not in wanted or (name and wanted[code] == code):
+                wanted[code] = name or code
         have = set(await model.filter(code__in=list(wanted)).values_list("code", flat=True))
         for code in sorted(set(wanted) - have):
             parent = {parent_key: code[: width - 3]} if parent_key else {}

@@ -1,0 +1,1 @@
+"""Benchmarks of the foundation (run with `bash bench/run.sh`; not part of the test suite)."""
