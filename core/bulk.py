@@ -12,7 +12,7 @@ def dialect(conn: BaseDBAsyncClient) -> str:
     return conn.capabilities.dialect
 
 
-async def insert_rows(conn: BaseDBAsyncClient, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
+async def insert_rows(conn: BaseDBAsyncClient, table: str, columns: Sequence[str], rows: list[Any]) -> None:
     """Insert many rows into `table`; the caller owns the transaction."""
     if not rows:
         return

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import numpy as np
@@ -88,11 +89,12 @@ async def _write_regions(city: synth.SyntheticCity, seed: int, progress: Progres
     rng = np.random.default_rng(seed)
     rgrid_of = {g: r.code for r in city.responsibility_grids for g in r.unit_grid_codes}
     async with in_transaction() as conn:
-        for table, parent, records in (
+        levels: list[tuple[str, str | None, Sequence[synth.DistrictRec | synth.StreetRec | synth.CommunityRec]]] = [
             ("district", None, city.districts),
             ("street", "district_id", city.streets),
             ("community", "street_id", city.communities),
-        ):
+        ]
+        for table, parent, records in levels:
             texts = to_geojson_many([r.geometry for r in records])
             cols = ["code", "name", "geometry"] + ([parent] if parent else [])
             rows = [
@@ -173,11 +175,12 @@ async def _write_departments_and_rules(city: synth.SyntheticCity) -> tuple[int, 
         if entry.level == "city":
             rules.append((sid, "city", "", entry.rule, city_by_kind[s.department_kind]))
         elif entry.level == "district":
-            for d in city.districts:
-                rules.append((sid, "district", d.code, entry.rule, district_by_kind[(d.code, s.department_kind)]))
+            for district in city.districts:
+                dept = district_by_kind[(district.code, s.department_kind)]
+                rules.append((sid, "district", district.code, entry.rule, dept))
         else:
-            for street_code, office in street_office.items():
-                rules.append((sid, "street", street_code, entry.rule, office))
+            for street_code, office_code in street_office.items():
+                rules.append((sid, "street", street_code, entry.rule, office_code))
     async with in_transaction() as conn:
         await insert_rows(
             conn,

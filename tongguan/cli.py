@@ -271,7 +271,12 @@ def users_add(
     from core.accounts.service import create_staff
 
     password = getpass.getpass("password: ") if sys.stdin.isatty() else sys.stdin.readline().rstrip("\n")
-    _run(lambda: create_staff(username=name, password=password, role=role, department_code=department, area_code=area))
+    actor = f"cli:{getpass.getuser()}"
+    _run(
+        lambda: create_staff(
+            username=name, password=password, role=role, department_code=department, area_code=area, actor=actor
+        )
+    )
     console.print(f"[green]added[/green] {name} ({role})")
 
 

@@ -7,6 +7,7 @@ from argon2.exceptions import VerifyMismatchError
 from tortoise.transactions import in_transaction
 
 from core.accounts.models import StaffAccount, StaffRole
+from core.audit import service as audit
 from core.errors import ConflictError, NotFoundError, ValidationFailed
 from core.org.models import Department
 
@@ -28,7 +29,13 @@ def verify_password(password_hash: str, password: str) -> bool:
 
 
 async def create_staff(
-    *, username: str, password: str, role: str, department_code: str | None = None, area_code: str = ""
+    *,
+    username: str,
+    password: str,
+    role: str,
+    department_code: str | None = None,
+    area_code: str = "",
+    actor: str = "system",
 ) -> StaffAccount:
     """Create a staff account with one role; refuses unknown roles, weak passwords and taken names."""
     if role not in ROLES:
@@ -47,4 +54,12 @@ async def create_staff(
             username=username, display_name=username, password_hash=hash_password(password)
         )
         await StaffRole.create(staff=staff, role=role, department=department, area_code=area_code)
+        await audit.record(
+            actor_type="system",
+            actor_id=actor,
+            action="staff.create",
+            object_type="staff_account",
+            object_id=str(staff.id),
+            detail={"username": username, "role": role, "department": department_code, "area": area_code},
+        )
     return staff

@@ -13,7 +13,7 @@ class AuditEntry(Model):
     object_type = fields.CharField(max_length=32)
     object_id = fields.CharField(max_length=64)
     purpose = fields.CharField(max_length=255, default="")
-    detail = fields.JSONField(default=dict)
+    detail: dict = fields.JSONField(default=dict)
     request_id = fields.CharField(max_length=64, default="")
 
     class Meta:

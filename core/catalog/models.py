@@ -46,7 +46,7 @@ class Subclass(Model):
     kind = fields.CharField(max_length=16)
     code = fields.CharField(max_length=4)
     name = fields.CharField(max_length=64)
-    keywords = fields.JSONField(default=list)
+    keywords: list = fields.JSONField(default=list)
     filing_condition = fields.TextField()
     closing_condition = fields.TextField()
     department_kind = fields.CharField(max_length=32)

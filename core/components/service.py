@@ -126,9 +126,9 @@ async def import_components_csv(*, path: Path, progress: Progress | None = None)
     report = ImportReport(kind="components")
     index = await get_spatial_index()
     checker = _RowChecker(
-        districts=set(await District.all().values_list("code", flat=True)),
+        districts={str(c) for c in await District.all().values_list("code", flat=True)},
         subclasses={code for kind, code in await subclass_ids_by_code(kind="component")},
-        departments=set(await Department.all().values_list("code", flat=True)),
+        departments={str(c) for c in await Department.all().values_list("code", flat=True)},
     )
     async with in_transaction() as conn:
         is_pg = conn.capabilities.dialect == "postgres"

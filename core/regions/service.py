@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import shapely
 from shapely import STRtree
+from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
 from core.bulk import insert_rows
@@ -188,7 +190,7 @@ async def _write_grids(rows: list[dict], proj: LocalProjection) -> None:
 async def _create_missing_parents(rows: list[dict]) -> None:
     """Create the districts, streets, communities and responsibility grids that the file names but we lack."""
     empty = '{"type":"GeometryCollection","geometries":[]}'  # filled by refresh_parent_geometries
-    levels: list[tuple[type, int, str, str | None]] = [
+    levels: list[tuple[type[Model], int, str, str | None]] = [
         (District, 6, "district_name", None),
         (Street, 9, "street_name", "district_id"),
         (Community, 12, "community_name", "street_id"),
@@ -201,7 +203,7 @@ async def _create_missing_parents(rows: list[dict]) -> None:
                 wanted[code] = name or code
         have = set(await model.filter(code__in=list(wanted)).values_list("code", flat=True))
         for code in sorted(set(wanted) - have):
-            parent = {parent_key: code[: width - 3]} if parent_key else {}
+            parent: dict[str, Any] = {parent_key: code[: width - 3]} if parent_key else {}
             await model.create(code=code, name=wanted[code], geometry=empty, **parent)
     rgrids = {
         str(r["props"]["responsibility_grid"]): (r["props"].get("responsibility_grid_name"), r["code"][:9])
@@ -221,7 +223,7 @@ async def refresh_parent_geometries(*, community_codes: set[str]) -> None:
     for model, codes in ((Community, community_codes), (Street, streets), (District, districts)):
         for code in sorted(codes):
             texts = await UnitGrid.filter(code__startswith=code).values_list("geometry", flat=True)
-            outline = shapely.union_all(parse_geojson_many(list(texts)))
+            outline = shapely.union_all(parse_geojson_many([str(t) for t in texts]))
             await model.filter(code=code).update(geometry=to_geojson_many([outline])[0])
 
 

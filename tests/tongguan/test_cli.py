@@ -1,0 +1,159 @@
+"""The `tongguan` command as an operator runs it, on the embedded SQLite default."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+
+def tongguan(var_dir, *args, stdin: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
+    env = {**os.environ, "TG_VAR_DIR": str(var_dir), "TG_LOG_JSON": "false", "COLUMNS": "200"}
+    env.pop("TG_DATABASE_URL", None)
+    result = subprocess.run(
+        [sys.executable, "-m", "tongguan.cli", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"tongguan {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory):
+    var = tmp_path_factory.mktemp("var")
+    tongguan(var, "migrate")
+    result = tongguan(var, "seed", "--scale", "small", "--components", "300", "--seed", "5")
+    return var, result
+
+
+def test_seed_reports_a_summary_of_what_it_built(seeded):
+    var, result = seeded
+    assert (var / "tongguan.sqlite3").exists()
+    assert "unit grids" in result.stderr and "240" in result.stderr
+    assert "components" in result.stderr and "300" in result.stderr
+
+
+def test_seeding_twice_is_refused_with_a_clear_message(seeded):
+    var, _ = seeded
+    result = tongguan(var, "seed", "--scale", "small", check=False)
+    assert result.returncode == 1
+    assert "already_seeded" in result.stderr
+
+
+def test_export_and_import_round_trip_through_files(seeded, tmp_path):
+    var, _ = seeded
+    tongguan(var, "export", "grids", str(tmp_path / "grids.geojson"))
+    tongguan(var, "export", "components", str(tmp_path / "components.csv"))
+    grids = json.loads((tmp_path / "grids.geojson").read_text(encoding="utf-8"))
+    assert len(grids["features"]) == 240
+    fresh = tmp_path / "fresh"
+    tongguan(fresh, "migrate")
+    tongguan(fresh, "seed", "--scale", "small", "--components", "0", "--seed", "5")
+    result = tongguan(fresh, "import", "components", str(tmp_path / "components.csv"))
+    assert "imported" in result.stderr and "300" in result.stderr
+    tongguan(fresh, "export", "components", str(tmp_path / "again.csv"))
+    assert (tmp_path / "again.csv").read_text() == (tmp_path / "components.csv").read_text()
+
+
+def test_a_bad_import_prints_the_rows_and_writes_nothing(seeded, tmp_path):
+    var, _ = seeded
+    bad = tmp_path / "bad.csv"
+    bad.write_text(
+        "code,owner_department,property_department,maintainer_department,lon,lat\n123,C01,C01,C01,123.43,41.80\n",
+        encoding="utf-8",
+    )
+    errors = tmp_path / "errors.csv"
+    result = tongguan(var, "import", "components", str(bad), "--errors", str(errors), check=False)
+    assert result.returncode == 1
+    assert "bad_code" in result.stderr and "nothing was written" in result.stderr
+    assert "bad_code" in errors.read_text(encoding="utf-8")
+    tongguan(var, "export", "components", str(tmp_path / "after.csv"))
+    assert len((tmp_path / "after.csv").read_text().splitlines()) == 301
+
+
+def test_users_add_reads_the_password_from_stdin(seeded):
+    var, _ = seeded
+    result = tongguan(var, "users", "add", "li.na", "--role", "dispatcher", stdin="a-long-password\n")
+    assert "added li.na" in result.stderr
+    weak = tongguan(var, "users", "add", "zhao", "--role", "dispatcher", stdin="short\n", check=False)
+    assert weak.returncode == 1 and "weak_password" in weak.stderr
+
+
+def test_users_add_has_no_password_option(seeded):
+    var, _ = seeded
+    result = tongguan(var, "users", "add", "x", "--role", "admin", "--password", "secret123", check=False)
+    assert result.returncode != 0
+
+
+def test_worker_without_redis_explains_embedded_mode(seeded):
+    var, _ = seeded
+    result = tongguan(var, "worker", check=False)
+    assert result.returncode == 1 and "embedded mode" in result.stderr
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_serve_answers_health_checks_on_the_embedded_default(seeded):
+    import time
+
+    import httpx
+
+    var, _ = seeded
+    port = free_port()
+    env = {**os.environ, "TG_VAR_DIR": str(var)}
+    env.pop("TG_DATABASE_URL", None)
+    env.pop("TG_REDIS_URL", None)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "tongguan.cli", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                response = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise
+                time.sleep(0.2)
+        assert response.status_code == 200
+        assert response.json()["database"] == "ok"
+        assert response.headers["x-request-id"]
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def test_worker_with_redis_runs_queued_jobs_and_exits_in_burst_mode(seeded, redis_url):
+    from redis import Redis
+    from rq import Queue
+
+    connection = Redis.from_url(redis_url)
+    job = Queue("default", connection=connection).enqueue("builtins.len", "天津桥街道")
+    var, _ = seeded
+    env = {**os.environ, "TG_VAR_DIR": str(var), "TG_REDIS_URL": redis_url}
+    result = subprocess.run(
+        [sys.executable, "-m", "tongguan.cli", "worker", "--burst"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    job.refresh()
+    assert job.is_finished and job.return_value() == 5
