@@ -21,6 +21,7 @@ from core.calendar.service import store_calendar_days
 from core.calendar.workdays import calendar_days, official_years
 from core.catalog.reference import load_catalog, load_department_templates
 from core.catalog.service import install_catalog, subclass_ids_by_code
+from core.components.service import DB_COLUMNS as COMPONENT_COLUMNS
 from core.errors import ConflictError, ValidationFailed
 from core.geo import synth
 from core.geo.service import forget_spatial_index
@@ -233,19 +234,7 @@ async def _write_components(city: synth.SyntheticCity, total: int, seed: int, pr
             await insert_rows(
                 conn,
                 "component",
-                [
-                    "code",
-                    "subclass_code",
-                    "name",
-                    "owner_department_id",
-                    "property_department_id",
-                    "maintainer_department_id",
-                    "state",
-                    "lon",
-                    "lat",
-                    "unit_grid_id",
-                    "updated_at",
-                ],
+                [*COMPONENT_COLUMNS, "updated_at"],
                 rows,
             )
         done += n

@@ -219,25 +219,10 @@ async def export_components_csv(*, path: Path, progress: Progress | None = None)
         last = ""
         # Keyset pagination keeps memory flat on millions of rows.
         while True:
-            batch = (
-                await Component.filter(code__gt=last)
-                .order_by("code")
-                .limit(CHUNK_ROWS)
-                .values_list(
-                    "code",
-                    "name",
-                    "owner_department_id",
-                    "property_department_id",
-                    "maintainer_department_id",
-                    "state",
-                    "lon",
-                    "lat",
-                    "unit_grid_id",
-                )
-            )
+            batch = await Component.filter(code__gt=last).order_by("code").limit(CHUNK_ROWS).values_list(*DB_COLUMNS)
             if not batch:
                 break
-            for code, name, o, p, m, state, lon, lat, grid in batch:
+            for code, _subclass, name, o, p, m, state, lon, lat, grid in batch:
                 writer.writerow([code, name, o, p, m, state, repr(lon), repr(lat), "wgs84", grid])
             written += len(batch)
             last = batch[-1][0]
