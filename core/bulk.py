@@ -23,8 +23,3 @@ async def insert_rows(conn: BaseDBAsyncClient, table: str, columns: Sequence[str
         return
     placeholders = ", ".join("?" for _ in columns)
     await conn.execute_many(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders})", rows)
-
-
-def param(conn: BaseDBAsyncClient, n: int) -> str:
-    """The n-th (1-based) query parameter placeholder of this dialect."""
-    return f"${n}" if dialect(conn) == "postgres" else "?"

@@ -65,7 +65,7 @@ def _progress() -> Progress:
     )
 
 
-def _run(work: Callable[[], Awaitable[Any]]) -> Any:
+def _run(work: Callable[[], Awaitable[Any]], *, errors_file: Path | None = None) -> Any:
     """Run async work against the configured database, turning our errors into a clean exit."""
 
     async def main() -> Any:
@@ -75,7 +75,7 @@ def _run(work: Callable[[], Awaitable[Any]]) -> Any:
     try:
         return asyncio.run(main())
     except ImportRejected as exc:
-        _print_import_report(exc.report)
+        _print_import_report(exc.report, errors_file)
         raise typer.Exit(code=1) from exc
     except TongguanError as exc:
         console.print(f"[red]error[/red] {exc.code}: {exc.detail}")
@@ -223,22 +223,9 @@ def _import(
     started = time.perf_counter()
     with _progress() as bar:
         task = bar.add_task("importing", total=total)
-        try:
-            report = _run_keep_report(lambda: work(lambda n: bar.advance(task, n)))
-        except ImportRejected as exc:
-            bar.stop()
-            _print_import_report(exc.report, errors)
-            raise typer.Exit(code=1) from exc
+        report = _run(lambda: work(lambda n: bar.advance(task, n)), errors_file=errors)
     _print_import_report(report)
     console.print(f"took {time.perf_counter() - started:.1f} s")
-
-
-def _run_keep_report(work: Callable[[], Awaitable[ImportReport]]) -> ImportReport:
-    async def main() -> ImportReport:
-        async with db_context(get_settings()):
-            return await work()
-
-    return asyncio.run(main())
 
 
 @app.command("export")

@@ -12,12 +12,14 @@ from pathlib import Path
 from typing import TextIO
 
 import numpy as np
+from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
 from core.bulk import insert_rows
 from core.catalog.service import subclass_ids_by_code
 from core.components.models import Component
 from core.geo.datum import Datum, to_wgs84_many
+from core.geo.index import SpatialIndex
 from core.geo.service import get_spatial_index
 from core.importing import ImportRejected, ImportReport, Progress, RowError
 from core.org.models import Department
@@ -157,7 +159,14 @@ async def import_components_csv(*, path: Path, progress: Progress | None = None)
     return report
 
 
-async def _stage(fh: TextIO, conn, checker: _RowChecker, index, report: ImportReport, progress) -> None:
+async def _stage(
+    fh: TextIO,
+    conn: BaseDBAsyncClient,
+    checker: _RowChecker,
+    index: SpatialIndex,
+    report: ImportReport,
+    progress: Progress | None,
+) -> None:
     reader = csv.DictReader(fh)
     missing = REQUIRED_COLUMNS - set(reader.fieldnames or [])
     if missing:
@@ -196,7 +205,7 @@ async def _stage(fh: TextIO, conn, checker: _RowChecker, index, report: ImportRe
             await insert_rows(conn, STAGING, ["line", *DB_COLUMNS], rows)
 
 
-async def _check_duplicates(conn, report: ImportReport) -> None:
+async def _check_duplicates(conn: BaseDBAsyncClient, report: ImportReport) -> None:
     _, dup_rows = await conn.execute_query(
         f"SELECT line, code FROM {STAGING} WHERE code IN"
         f" (SELECT code FROM {STAGING} GROUP BY code HAVING COUNT(*) > 1) ORDER BY line"
