@@ -8,6 +8,7 @@ ERROR_TITLES = {
     "unknown_role": "角色不存在。",
     "weak_password": "密码太短，至少需要 8 个字符。",
     "department_not_found": "部门不存在。",
+    "area_not_found": "区域不存在。",
     "username_taken": "用户名已被占用。",
     "invalid_request": "提交的内容格式不正确，请检查后重试。",
     "body_too_large": "提交的内容太大，请压缩后重试。",

@@ -10,6 +10,7 @@ from core.accounts.models import StaffAccount, StaffRole
 from core.audit import service as audit
 from core.errors import ConflictError, NotFoundError, ValidationFailed
 from core.org.models import Department
+from core.regions.models import District, Street
 
 ROLES = ("inspector", "handler", "officer", "dispatcher", "duty_chief", "admin")
 MIN_PASSWORD_LENGTH = 8
@@ -47,6 +48,8 @@ async def create_staff(
         department = await Department.get_or_none(code=department_code)
         if department is None:
             raise NotFoundError("department_not_found", f"department {department_code!r} does not exist")
+    if area_code and not (await District.exists(code=area_code) or await Street.exists(code=area_code)):
+        raise NotFoundError("area_not_found", f"area {area_code!r} is neither a district nor a street code")
     if await StaffAccount.exists(username=username):
         raise ConflictError("username_taken", f"username {username!r} is taken")
     async with in_transaction():

@@ -36,6 +36,7 @@ async def test_creating_staff_is_audited(city):
         ({"role": "mayor"}, "unknown_role"),
         ({"password": "short"}, "weak_password"),
         ({"department_code": "NOPE"}, "department_not_found"),
+        ({"area_code": "999999"}, "area_not_found"),
     ],
 )
 async def test_bad_staff_requests_are_refused_and_create_nothing(city, kwargs, code):
