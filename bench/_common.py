@@ -30,13 +30,14 @@ from rich.table import Table
 REPO = Path(__file__).resolve().parent.parent
 VENV_BIN = REPO / ".venv" / "bin"
 TONGGUAN = str(VENV_BIN / "tongguan")
+TIME_BIN = "/usr/bin/time"
 OUT_DIR = REPO / "bench" / "out"
 RESULTS = OUT_DIR / "results.jsonl"
 PG_ADMIN_DSN = os.environ.get("TG_BENCH_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 PG_URL_BASE = os.environ.get("TG_BENCH_PG_URL_BASE", "postgres://postgres@127.0.0.1:5432")
 RUN_ID = os.environ.get("TG_BENCH_RUN_ID") or datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
 
-console = Console(highlight=False)
+console = Console(highlight=False, width=None if sys.stdout.isatty() else 120)
 
 
 class BenchError(RuntimeError):
@@ -58,7 +59,7 @@ def exit_on_signals() -> None:
 
 @dataclass(frozen=True)
 class Measured:
-    """One finished child process: wall time and the kernel's own peak RSS for that child (wait4)."""
+    """One finished child process: wall time, peak RSS of the command itself, CPU time (user, system)."""
 
     wall_s: float
     peak_rss_mib: float
@@ -78,37 +79,69 @@ def run_measured(
 ) -> Measured:
     """Run `cmd` to completion; its stdout and stderr go to `log`. Raises BenchError on failure or timeout.
 
-    Peak memory is ru_maxrss from wait4() on this very child (not RUSAGE_CHILDREN, which is a maximum over every
-    child ever waited for), so it is exact and needs no polling.
+    Peak memory: not ru_maxrss of our own child. Linux carries the RSS high-water mark of the pre-exec memory map
+    into the exec'd program (and subprocess uses vfork, whose pre-exec map is *this* process), so wait4() would
+    report max(our RSS, the child's peak): it read 268 MiB for an import whose own peak is 167 MiB. Instead the
+    command runs under `/usr/bin/time -f %M` (a 2 MiB process forks it, so the inherited mark is negligible), or,
+    without /usr/bin/time, the child's own VmHWM (/proc/PID/status, the peak of its new memory map) is polled.
     """
+    use_time = os.access(TIME_BIN, os.X_OK)
+    rss_file = log.parent / f"{log.name}.{uuid.uuid4().hex[:6]}.maxrss"
+    full = [TIME_BIN, "-f", "%M", "-o", str(rss_file), *cmd] if use_time else list(cmd)
+    polled_kib = 0
     with log.open("ab") as out:
         out.write(f"$ {' '.join(cmd)}\n".encode())
         out.flush()
         started = time.perf_counter()
-        proc = subprocess.Popen(list(cmd), env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
+        # Own process group: on timeout or interruption the whole group (time + tongguan) is killed.
+        proc = subprocess.Popen(full, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
         timed_out = threading.Event()
+        done = threading.Event()
+
+        def kill_group() -> None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
 
         def kill() -> None:
             timed_out.set()
-            proc.kill()
+            kill_group()
+
+        def poll() -> None:
+            nonlocal polled_kib
+            status = Path(f"/proc/{proc.pid}/status")
+            while not done.is_set():
+                with contextlib.suppress(OSError, ValueError, IndexError):
+                    for line in status.read_text().splitlines():
+                        if line.startswith("VmHWM:"):
+                            polled_kib = max(polled_kib, int(line.split()[1]))
+                done.wait(0.02)
 
         timer = threading.Timer(timeout_s, kill)
         timer.start()
+        poller = threading.Thread(target=poll, daemon=True)
+        if not use_time:
+            poller.start()
         try:
             _, status, usage = os.wait4(proc.pid, 0)
         except BaseException:
-            proc.kill()
+            kill_group()
             proc.wait()
             raise
         finally:
             timer.cancel()
+            done.set()
         wall = time.perf_counter() - started
         proc.returncode = os.waitstatus_to_exitcode(status)
     if timed_out.is_set():
         raise BenchError(f"{what}: timed out after {timeout_s:.0f} s\n{tail(log)}")
     if proc.returncode != 0:
         raise BenchError(f"{what}: exit code {proc.returncode}\n{tail(log)}")
-    return Measured(wall, usage.ru_maxrss / 1024, usage.ru_utime, usage.ru_stime)
+    if use_time:
+        peak_kib = int(rss_file.read_text().split()[-1])
+        rss_file.unlink()
+    else:
+        peak_kib = polled_kib
+    return Measured(wall, peak_kib / 1024, usage.ru_utime, usage.ru_stime)
 
 
 def tail(path: Path, lines: int = 30) -> str:
@@ -159,7 +192,7 @@ def pg_server_version() -> str | None:
     """PostgreSQL's version string, or None when it does not answer."""
     try:
         return str(asyncio.run(_pg_scalar("SHOW server_version")))
-    except (OSError, ImportError, Exception):
+    except Exception:  # not installed, not running, refusing: all mean "no PostgreSQL here"
         return None
 
 
@@ -250,12 +283,14 @@ def verdict(ok: bool | None) -> str:
     return "[green]meets[/green]" if ok else "[red]misses[/red]"
 
 
-def print_table(title: str, rows: Sequence[tuple[str, str, str, bool | None]], caption: str | None = None) -> None:
+def print_table(
+    title: str, rows: Sequence[tuple[str, str, str, bool | None]], caption: str | None = None, third: str = "target"
+) -> None:
     """rows: (figure, value, target, ok) — target "" and ok None when there is no target."""
     table = Table(title=title, caption=caption, title_justify="left", caption_justify="left")
     table.add_column("figure")
     table.add_column("value", justify="right")
-    table.add_column("target", justify="right")
+    table.add_column(third, justify="right")
     table.add_column("")
     for figure, value, target, ok in rows:
         table.add_row(figure, value, target, verdict(ok))

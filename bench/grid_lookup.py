@@ -137,7 +137,6 @@ def _index_from_synth() -> tuple[object, dict[str, float]]:
     # Stored form: rounded GeoJSON text, parsed back, exactly what build_spatial_index gets from the database.
     grid_texts = to_geojson_many([g.geometry for g in grids])
     road_texts = to_geojson_many([r.geometry for r in roads])
-    rss0 = _rss_mib()
     t2 = time.perf_counter()
     grid_geoms = parse_geojson_many(grid_texts)
     road_geoms = parse_geojson_many(road_texts)
@@ -157,7 +156,6 @@ def _index_from_synth() -> tuple[object, dict[str, float]]:
         "build_median_s": t4 - t2,
         "build_parse_geojson_s": t3 - t2,
         "build_prepare_strtree_s": t4 - t3,
-        "index_rss_mib": _rss_mib() - rss0,
     }
 
 
@@ -171,6 +169,30 @@ def _seed_sqlite(tmp: Path) -> tuple[Path, float]:
 
 
 # --- the lookups ----------------------------------------------------------------------------------------------
+
+
+def locate_breakdown(index, xs: list[float], ys: list[float]) -> dict[str, float]:
+    """Per-call cost (µs) of the steps of SpatialIndex.locate, each timed alone over the same points."""
+    buckets = index._buckets
+    spans = [buckets.span_at(x, y) for x, y in zip(xs, ys, strict=True)]
+    probe = [(x, y, a, b) for x, y, (a, b) in zip(xs, ys, spans, strict=True) if a < b]
+    geoms = buckets.candidate_geoms
+    hits = [shapely.intersects_xy(geoms[a:b], x, y) for x, y, a, b in probe]
+    found = [
+        (x, y, int(buckets.candidates[a + h.argmax()])) for (x, y, a, _), h in zip(probe, hits, strict=True) if h.any()
+    ]
+    steps: dict[str, Callable[[], None]] = {
+        "locate_us": lambda: [index.locate(x, y) for x, y in zip(xs, ys, strict=True)],
+        "bucket_us": lambda: [buckets.span_at(x, y) for x, y in zip(xs, ys, strict=True)],
+        "intersects_xy_us": lambda: [shapely.intersects_xy(geoms[a:b], x, y) for x, y, a, b in probe],
+        "location_us": lambda: [index._location(x, y, i) for x, y, i in found],
+    }
+    counts = {"intersects_xy_us": len(probe), "location_us": len(found)}
+    out = {}
+    for name, fn in steps.items():
+        best, _ = _best_and_median(fn, 3)
+        out[name] = best / max(counts.get(name, len(xs)), 1) * 1e6
+    return out
 
 
 def measure(index, n_points: int, scan_sample: int, vscan_sample: int, repeats: int) -> dict[str, float]:
@@ -210,30 +232,41 @@ def measure(index, n_points: int, scan_sample: int, vscan_sample: int, repeats: 
 
     ai_best, ai_med = _best_and_median(loop_inside, repeats)
 
-    # (c) the naive scan, on the first `scan_sample` points, over the very same (prepared) geometries.
-    console.print(f"(c) linear_scan_locate × {scan_sample} …")
-    gc.collect()
-    t = time.perf_counter()
-    scan = np.asarray([linear_scan_locate(geoms, xl[i], yl[i]) for i in range(scan_sample)])
-    c_s = time.perf_counter() - t
-    # … and over unprepared copies (what a scan written from scratch would test against).
+    # (c) the naive scan, on the first `scan_sample` points, over the very same (prepared) geometries;
+    # (c') over unprepared copies (what a scan written from scratch would test against);
+    # (d) the vectorised scan: one contains_xy over all grids per point. Each timed `repeats` times (median).
     plain = shapely.from_wkb(shapely.to_wkb(geoms))
-    gc.collect()
-    t = time.perf_counter()
-    scan_plain = np.asarray([linear_scan_locate(plain, xl[i], yl[i]) for i in range(scan_sample)])
-    c_plain_s = time.perf_counter() - t
-
-    # (d) the vectorised scan: one contains_xy over all grids per point.
-    console.print(f"(d) shapely.contains_xy(all grids) × {vscan_sample} …")
 
     def vscan_one(i: int) -> int:
         hit = np.flatnonzero(shapely.contains_xy(geoms, xs[i], ys[i]))
         return int(hit[0]) if len(hit) else -1
 
-    gc.collect()
-    t = time.perf_counter()
-    vscan = np.asarray([vscan_one(i) for i in range(vscan_sample)])
-    d_s = time.perf_counter() - t
+    answers: dict[str, np.ndarray] = {}
+
+    def scan_with(name: str, fn: Callable[[int], int], n: int) -> Callable[[], None]:
+        def run() -> None:
+            answers[name] = np.asarray([fn(i) for i in range(n)])
+
+        return run
+
+    console.print(f"(c) linear_scan_locate × {scan_sample}, {repeats} runs (and unprepared) …")
+    _, c_s = _best_and_median(scan_with("c", lambda i: linear_scan_locate(geoms, xl[i], yl[i]), scan_sample), repeats)
+    _, c_plain_s = _best_and_median(
+        scan_with("c_plain", lambda i: linear_scan_locate(plain, xl[i], yl[i]), scan_sample), repeats
+    )
+    console.print(f"(d) shapely.contains_xy(all grids) × {vscan_sample}, {repeats} runs …")
+    _, d_s = _best_and_median(scan_with("d", vscan_one, vscan_sample), repeats)
+    scan, scan_plain, vscan = answers["c"], answers["c_plain"], answers["d"]
+
+    # Points on shared edges (grid vertices) touch 2–3 grids: both calls must break the tie the same way.
+    verts = shapely.get_coordinates(geoms)
+    verts = verts[rng.choice(len(verts), min(20_000, len(verts)), replace=False)]
+    edge_many = index.locate_many(verts[:, 0], verts[:, 1])
+    edge_single = np.asarray([code_to_idx[h.unit_grid] if (h := locate(x, y)) else -1 for x, y in verts.tolist()])
+    disagree_edges = int((edge_many != edge_single).sum())
+
+    console.print("cost of each step of locate …")
+    breakdown = locate_breakdown(index, xl[:20_000], yl[:20_000])
 
     k = min(scan_sample, vscan_sample)
     disagree_sample = int(
@@ -265,7 +298,10 @@ def measure(index, n_points: int, scan_sample: int, vscan_sample: int, repeats: 
         "ratio_b_over_d": b / d,
         "disagreements_locate_vs_many": disagree_all,
         "disagreements_on_sample": disagree_sample,
+        "edge_points": len(verts),
+        "disagreements_on_edge_points": disagree_edges,
         "sample_inside_share": float((scan >= 0).mean()),
+        **{f"step_{k}": v for k, v in breakdown.items()},
     }
 
 
@@ -274,7 +310,7 @@ def main() -> None:
     parser.add_argument("--source", choices=["db", "synth"], default="db")
     parser.add_argument("--sqlite", type=Path, help="an already seeded city-scale SQLite file (skips seeding)")
     parser.add_argument("--points", type=int, default=100_000)
-    parser.add_argument("--scan-sample", type=int, default=200)
+    parser.add_argument("--scan-sample", type=int, default=1000)
     parser.add_argument("--vscan-sample", type=int, default=1_000)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
@@ -309,12 +345,14 @@ def main() -> None:
         ("unit grids indexed", fmt_int(f["grids"]), "51,495", f["grids"] == 51_495),
         ("index build (whole, median)", fmt_s(f["build_median_s"]), "", None),
     ]
+    if "synth_build_city_s" in f:
+        rows.insert(1, ("synth.build_city(CITY) (not part of the index)", fmt_s(f["synth_build_city_s"]), "", None))
     if "build_read_db_s" in f:
         rows.append(("  read rows from the database", fmt_s(f["build_read_db_s"]), "", None))
     rows += [
         ("  parse GeoJSON", fmt_s(f["build_parse_geojson_s"]), "", None),
         ("  prepare + STRtrees (grids, roads)", fmt_s(f["build_prepare_strtree_s"]), "", None),
-        ("index memory (RSS growth)", fmt_mib(f["index_rss_mib"]), "", None),
+        *([("index memory (RSS growth)", fmt_mib(f["index_rss_mib"]), "", None)] if "index_rss_mib" in f else []),
         (f"random points in bbox (inside city {f['inside_share']:.0%})", fmt_int(f["points"]), "", None),
         (
             "(a) locate, Python loop",
@@ -332,15 +370,40 @@ def main() -> None:
         ("(a)/(c') unprepared scan", f"{f['ratio_a_over_c_unprepared']:,.0f}×", "", None),
         ("(a)/(d)", f"{f['ratio_a_over_d']:,.0f}×", "", None),
         ("(b)/(d)", f"{f['ratio_b_over_d']:,.0f}×", "", None),
-        ("locate vs locate_many disagreements", fmt_int(f["disagreements_locate_vs_many"]), "0", None),
-        ("(a)/(b)/(c)/(d) disagreements on sample", fmt_int(f["disagreements_on_sample"]), "0", None),
+        (
+            "locate vs locate_many disagreements (all points)",
+            fmt_int(f["disagreements_locate_vs_many"]),
+            "0",
+            f["disagreements_locate_vs_many"] == 0,
+        ),
+        (
+            "(a)/(b)/(c)/(c')/(d) disagreements on sample",
+            fmt_int(f["disagreements_on_sample"]),
+            "0",
+            f["disagreements_on_sample"] == 0,
+        ),
+        (
+            f"locate vs locate_many on {f['edge_points']:,} grid vertices (shared edges)",
+            fmt_int(f["disagreements_on_edge_points"]),
+            "0",
+            f["disagreements_on_edge_points"] == 0,
+        ),
         ("peak RSS of this process", fmt_mib(f["peak_rss_mib"]), "", None),
     ]
-    rows[-3] = (*rows[-3][:3], f["disagreements_locate_vs_many"] == 0)
-    rows[-2] = (*rows[-2][:3], f["disagreements_on_sample"] == 0)
     caption = f"source — {source}; rates are medians of {args.repeats} runs"
-    print_table("grid lookup: STRtree index vs linear scan", rows, caption)
-    if f["disagreements_locate_vs_many"] or f["disagreements_on_sample"]:
+    print_table("grid lookup: spatial index vs linear scan", rows, caption)
+    steps = [
+        ("locate(lon, lat), whole call", "step_locate_us"),
+        ("  bucket cell → candidate grids", "step_bucket_us"),
+        ("  intersects_xy on the candidates (points with candidates)", "step_intersects_xy_us"),
+        ("  _location(…) → Location  (inside points)", "step_location_us"),
+    ]
+    print_table(
+        "where a locate() call spends its time (µs per call, best of 3 over 20,000 points)",
+        [(label, f"{f[key]:.2f} µs", f"{f[key] / f['step_locate_us']:.0%}", None) for label, key in steps],
+        third="share",
+    )
+    if f["disagreements_locate_vs_many"] or f["disagreements_on_sample"] or f["disagreements_on_edge_points"]:
         raise BenchError("the lookups disagree (see the table)")
 
 

@@ -6,7 +6,7 @@ from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Values that ship in examples and docs; production must never run with them.
@@ -60,8 +60,6 @@ class Settings(BaseSettings):
     s3_region: str = "us-east-1"
     s3_access_key: str = ""
     s3_secret_key: SecretStr = SecretStr("")
-
-    spatial_cache: bool = Field(default=True, description="cache the spatial index next to the SQLite file")
 
     @model_validator(mode="after")
     def _refuse_placeholders_in_production(self) -> Settings:

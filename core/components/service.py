@@ -53,6 +53,7 @@ DB_COLUMNS = [
     "lat",
     "unit_grid_id",
 ]
+DATUMS = frozenset(d.value for d in Datum)
 CHUNK_ROWS = 20_000
 STAGING = "component_staging"
 
@@ -105,7 +106,7 @@ class _RowChecker:
         if state is None:
             report.add(RowError(n, "bad_state", "state must be 完好/破损/丢失/占用", "state", row.get("state", "")))
         datum = (row.get("datum") or "wgs84").strip().lower()
-        if datum not in Datum.__members__.values():
+        if datum not in DATUMS:
             report.add(RowError(n, "bad_datum", "datum must be wgs84, gcj02, bd09 or cgcs2000", "datum", datum))
         try:
             lon, lat = float(row.get("lon") or "nan"), float(row.get("lat") or "nan")
@@ -150,7 +151,7 @@ async def import_components_csv(*, path: Path, progress: Progress | None = None)
             cols = ", ".join(DB_COLUMNS)
             now = "CURRENT_TIMESTAMP"
             await conn.execute_query(
-                f"INSERT INTO component ({cols}, updated_at) SELECT {cols}, {now} FROM {STAGING} ORDER BY line"
+                f"INSERT INTO component ({cols}, updated_at) SELECT {cols}, {now} FROM {STAGING} ORDER BY code"
             )
             report.rows_written = report.rows_read
         finally:

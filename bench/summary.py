@@ -1,0 +1,67 @@
+"""The final summary of one run of bench/run.sh, read back from bench/out/results.jsonl.
+
+.venv/bin/python -m bench.summary [RUN_ID]      (default: the latest run in the file)
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from rich.table import Table
+
+from bench._common import RESULTS, console, verdict
+
+# (bench, case prefix, figure, label, format, target text, check)
+LINES: list[tuple[str, str, str, str, str, str, Any]] = [
+    ("seed_city", "sqlite", "seed_wall_s", "seed city, SQLite: wall", "{:,.1f} s", "", None),
+    ("seed_city", "sqlite", "seed_peak_rss_mib", "seed city, SQLite: peak RSS", "{:,.0f} MiB", "", None),
+    ("seed_city", "postgres", "seed_wall_s", "seed city, PostgreSQL: wall", "{:,.1f} s", "", None),
+    ("seed_city", "postgres", "seed_peak_rss_mib", "seed city, PostgreSQL: peak RSS", "{:,.0f} MiB", "", None),
+    ("grid_lookup", "", "build_median_s", "grid index build (median)", "{:,.2f} s", "", None),
+    ("grid_lookup", "", "a_locate_per_s", "(a) locate, Python loop", "{:,.0f}/s", "≥ 100,000/s", 100_000),
+    ("grid_lookup", "", "b_locate_many_per_s", "(b) locate_many", "{:,.0f}/s", "", None),
+    ("grid_lookup", "", "c_scan_per_s", "(c) linear scan", "{:,.1f}/s", "", None),
+    ("grid_lookup", "", "d_vscan_per_s", "(d) vectorised scan (contains_xy)", "{:,.1f}/s", "", None),
+    ("grid_lookup", "", "ratio_a_over_c", "(a)/(c)", "{:,.0f}×", "≥ 1,000×", 1_000),
+    ("grid_lookup", "", "ratio_b_over_c", "(b)/(c)", "{:,.0f}×", "≥ 1,000×", 1_000),
+    ("import_components", "postgres_2580000", "wall_s", "import 2.58M into PostgreSQL: wall", "{:,.1f} s", "≤ 120 s",
+     -120),
+    ("import_components", "postgres_2580000", "rows_per_s", "import 2.58M: rows/s", "{:,.0f}", "", None),
+    ("import_components", "postgres_2580000", "peak_rss_mib", "import 2.58M: peak RSS", "{:,.0f} MiB", "", None),
+    ("import_components", "postgres_500000", "peak_rss_mib", "import 500k: peak RSS", "{:,.0f} MiB", "", None),
+    ("import_components", "postgres_100000", "peak_rss_mib", "import 100k: peak RSS", "{:,.0f} MiB", "", None),
+]  # fmt: skip
+
+
+def _load(run_id: str | None) -> tuple[str | None, list[dict[str, Any]]]:
+    if not RESULTS.exists():
+        return None, []
+    lines = [json.loads(line) for line in RESULTS.read_text(encoding="utf-8").splitlines() if line.strip()]
+    if run_id is None and lines:
+        run_id = lines[-1]["run_id"]
+    return run_id, [r for r in lines if r["run_id"] == run_id]
+
+
+def main() -> None:
+    run_id, rows = _load(sys.argv[1] if len(sys.argv) > 1 else None)
+    if not rows:
+        console.print(f"no results for run {run_id} in {RESULTS}")
+        return
+    table = Table(title=f"benchmark summary — run {run_id}", title_justify="left")
+    for col in ("figure", "value", "target", ""):
+        table.add_column(col, justify="left" if col == "figure" else "right")
+    for bench, case, figure, label, fmt, target, check in LINES:
+        hits = [r for r in rows if r["bench"] == bench and r["case"].startswith(case) and figure in r["figures"]]
+        if not hits:
+            continue
+        value = hits[-1]["figures"][figure]
+        ok = None if check is None else (value <= -check if check < 0 else value >= check)
+        table.add_row(label, fmt.format(value), target, verdict(ok))
+    console.print(table)
+    console.print(f"all figures: {RESULTS} (run_id {run_id})")
+
+
+if __name__ == "__main__":
+    main()
