@@ -63,3 +63,21 @@ async def test_the_nearest_road_segment_is_found_within_a_distance(city):
 
 async def test_the_index_is_built_once_per_process(city):
     assert await get_spatial_index() is await get_spatial_index()
+
+
+async def test_points_on_shared_edges_get_the_same_single_answer_from_both_lookups(city):
+    index = await get_spatial_index()
+    corners = shapely.get_coordinates(shapely.boundary(index.grid_geoms[:40]))
+    bulk = index.locate_many(corners[:, 0], corners[:, 1])
+    for (lon, lat), i in zip(corners, bulk, strict=True):
+        touching = [j for j, g in enumerate(index.grid_geoms) if g.intersects(shapely.Point(lon, lat))]
+        assert i == min(touching)
+        assert index.locate(lon, lat).unit_grid == index.grid_codes[i]
+
+
+async def test_a_database_without_grids_locates_nothing_instead_of_failing(db):
+    index = await get_spatial_index()
+    assert len(index) == 0
+    assert index.locate(123.43, 41.80) is None
+    assert list(index.locate_many(np.array([123.43]), np.array([41.80]))) == [-1]
+    assert index.nearest_road(123.43, 41.80, max_distance_m=100) is None
