@@ -63,7 +63,7 @@ async def import_grids_geojson(*, path: Path, progress: Progress | None = None) 
         raise ImportRejected(report)
     report.rows_read = len(features)
     rows = _parse_features(features, report)
-    if progress:
+    if progress:  # checking and writing each count for half of the bar
         progress(len(features) // 2)
     proj = projection()
     if rows:
