@@ -5,5 +5,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install.sh
 .venv/bin/tongguan migrate
-.venv/bin/tongguan seed --scale "${TG_SEED_SCALE:-small}" 2>/dev/null || echo "database already seeded; keeping it"
+.venv/bin/tongguan seed --scale "${TG_SEED_SCALE:-small}" --if-empty
 exec .venv/bin/tongguan serve "$@"

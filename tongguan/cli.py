@@ -157,9 +157,15 @@ def seed(
         int | None, typer.Option(help="Components to generate (default: 100,000 city, 500 small).")
     ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Random seed; the same seed builds the same city.")] = 42,
+    if_empty: Annotated[bool, typer.Option("--if-empty", help="Do nothing (and succeed) if a city is there.")] = False,
 ) -> None:
     """Build a deterministic synthetic reference city into an empty database."""
+    from core.regions.models import District
     from core.seed import seed_city
+
+    if if_empty and _run(District.exists):
+        console.print("the database already holds a city; not seeding")
+        return
 
     started = time.perf_counter()
     with _progress() as bar:

@@ -46,6 +46,14 @@ def test_seeding_twice_is_refused_with_a_clear_message(seeded):
     assert "already_seeded" in result.stderr
 
 
+def test_seed_if_empty_leaves_an_existing_city_alone(seeded, tmp_path):
+    var, _ = seeded
+    result = tongguan(var, "seed", "--scale", "small", "--seed", "99", "--if-empty")
+    assert "not seeding" in result.stderr
+    tongguan(var, "export", "components", str(tmp_path / "c.csv"))
+    assert len((tmp_path / "c.csv").read_text().splitlines()) == 301
+
+
 def test_export_and_import_round_trip_through_files(seeded, tmp_path):
     var, _ = seeded
     tongguan(var, "export", "grids", str(tmp_path / "grids.geojson"))
