@@ -56,23 +56,15 @@ from bench._common import (
     run_measured,
     temp_dir,
 )
+from core.components.service import CSV_COLUMNS
+from core.geo.synth import random_points_in
 
 BENCH = "import_components"
 SEED = 2_580_000
 TARGET_S = 120.0
 CHUNK = 200_000
 STATES = {"intact": 0.95, "damaged": 0.03, "lost": 0.01, "occupied": 0.01}
-HEADER = [
-    "code",
-    "name",
-    "owner_department",
-    "property_department",
-    "maintainer_department",
-    "state",
-    "lon",
-    "lat",
-    "datum",
-]
+HEADER = CSV_COLUMNS
 
 
 # --- reference data of the seeded city ------------------------------------------------------------------------
@@ -147,27 +139,10 @@ async def _load_city(url: str) -> CityData:
 # --- the CSV --------------------------------------------------------------------------------------------------
 
 
-def _points_in(geoms: np.ndarray, bounds: np.ndarray, gi: np.ndarray, rng: np.random.Generator):
-    """A uniform point strictly inside each chosen grid, tested after rounding to 7 decimals (~1 cm)."""
-    lon = np.empty(len(gi))
-    lat = np.empty(len(gi))
-    todo = np.arange(len(gi))
-    while len(todo):
-        b = bounds[gi[todo]]
-        x = np.round(rng.uniform(b[:, 0], b[:, 2]), 7)
-        y = np.round(rng.uniform(b[:, 1], b[:, 3]), 7)
-        inside = shapely.contains_xy(geoms[gi[todo]], x, y)
-        lon[todo[inside]] = x[inside]
-        lat[todo[inside]] = y[inside]
-        todo = todo[~inside]
-    return lon, lat
-
-
 def write_csvs(city: CityData, rows: int, files: dict[int, Path]) -> None:
     """Stream `rows` components into files[rows]; every smaller size in `files` gets the same first rows."""
     rng = np.random.default_rng(SEED)
     weights = city.grid_area / city.grid_area.sum()
-    bounds = shapely.bounds(city.grid_geoms)
     n_sub = len(city.sub_codes)
     serial_next = np.zeros(len(city.districts) * n_sub, dtype=np.int64)
     states = np.asarray(list(STATES), dtype=object)
@@ -182,7 +157,7 @@ def write_csvs(city: CityData, rows: int, files: dict[int, Path]) -> None:
             n = min(CHUNK, rows - done)
             gi = rng.choice(len(weights), size=n, p=weights)
             si = rng.integers(n_sub, size=n)
-            lon, lat = _points_in(city.grid_geoms, bounds, gi, rng)
+            lon, lat = random_points_in(city.grid_geoms, gi, rng, decimals=7)
             di = city.grid_district[gi]
             # Serial: rank within (district, subclass), continuing from earlier chunks.
             key = di * n_sub + si

@@ -13,7 +13,6 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import numpy as np
-import shapely
 from tortoise.transactions import in_transaction
 
 from core.bulk import insert_rows
@@ -203,11 +202,11 @@ async def _write_components(city: synth.SyntheticCity, total: int, seed: int, pr
     catalog = load_catalog()
     comp_subclasses = [s for s in catalog.subclasses if s.kind == "component"]
     owners = await _owner_table()
-    grids = np.asarray([g.geometry for g in city.unit_grids], dtype=object)
+    # Sample inside the stored (rounded) outlines, so every point lies in its grid as the index sees it.
+    grids = rounded([g.geometry for g in city.unit_grids])
     grid_codes = [g.code for g in city.unit_grids]
     weights = np.asarray([g.area_m2 for g in city.unit_grids], dtype=float)
     weights /= weights.sum()
-    bounds = shapely.bounds(grids)
     states = list(STATE_WEIGHTS)
     state_p = np.asarray(list(STATE_WEIGHTS.values()))
     serial: dict[tuple[str, str], int] = defaultdict(int)
@@ -216,7 +215,7 @@ async def _write_components(city: synth.SyntheticCity, total: int, seed: int, pr
     while done < total:
         n = min(COMPONENT_CHUNK, total - done)
         gi = rng.choice(len(grids), size=n, p=weights)
-        lon, lat = _points_in(grids, bounds, gi, rng)
+        lon, lat = synth.random_points_in(grids, gi, rng)
         si = rng.integers(len(comp_subclasses), size=n)
         st = rng.choice(len(states), size=n, p=state_p)
         rows = []
@@ -257,19 +256,3 @@ async def _owner_table():
         raise KeyError(f"no owner rule for {subclass_code} in {grid}")
 
     return owner
-
-
-def _points_in(grids: np.ndarray, bounds: np.ndarray, gi: np.ndarray, rng: np.random.Generator):
-    """A uniform random point inside each chosen grid (rejection sampling in its bounding box)."""
-    lon = np.empty(len(gi))
-    lat = np.empty(len(gi))
-    todo = np.arange(len(gi))
-    while len(todo):
-        b = bounds[gi[todo]]
-        x = rng.uniform(b[:, 0], b[:, 2])
-        y = rng.uniform(b[:, 1], b[:, 3])
-        inside = shapely.contains_xy(grids[gi[todo]], x, y)
-        lon[todo[inside]] = x[inside]
-        lat[todo[inside]] = y[inside]
-        todo = todo[~inside]
-    return lon, lat

@@ -30,7 +30,7 @@ RUN_ID = uuid.uuid4().hex[:8]
 
 def unavailable(what: str, why: object) -> None:
     """Missing PostgreSQL or Redis fails the run in CI and skips the test on a laptop."""
-    message = f"{what} is not reachable ({why}); start it, or run the README's test command (scripts/test.sh), which starts it"
+    message = f"{what} is not reachable ({why}); start it, or run scripts/test.sh (the README's test command)"
     if IN_CI:
         pytest.fail(message, pytrace=False)
     pytest.skip(message)

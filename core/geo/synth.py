@@ -814,3 +814,24 @@ def _district_of_lines(lines: np.ndarray, districts: np.ndarray) -> np.ndarray:
     if len(missing):
         out[missing] = tree.query_nearest(mids[missing], all_matches=False)[1]
     return out
+
+
+def random_points_in(
+    geoms: np.ndarray, gi: np.ndarray, rng: np.random.Generator, *, decimals: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """A uniform random point inside geoms[i] for each i in `gi` (rejection sampling in the bounding boxes).
+
+    With `decimals`, points are rounded before the test, so they stay inside once written with that precision.
+    """
+    bounds = shapely.bounds(geoms[gi])
+    lon, lat = np.empty(len(gi)), np.empty(len(gi))
+    todo = np.arange(len(gi))
+    while len(todo):
+        b = bounds[todo]
+        x, y = rng.uniform(b[:, 0], b[:, 2]), rng.uniform(b[:, 1], b[:, 3])
+        if decimals is not None:
+            x, y = np.round(x, decimals), np.round(y, decimals)
+        inside = shapely.contains_xy(geoms[gi[todo]], x, y)
+        lon[todo[inside]], lat[todo[inside]] = x[inside], y[inside]
+        todo = todo[~inside]
+    return lon, lat
