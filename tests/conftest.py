@@ -85,16 +85,19 @@ async def backend(request, tmp_path_factory) -> AsyncIterator[Backend]:
 async def _template(backend: Backend, name: str, *, seeded: bool) -> AsyncIterator[str]:
     dbname = f"tg_{RUN_ID}_{name}"
     url = await backend.create_from(None, dbname)
-    await core_db.migrate(Settings(), url=url)
-    if seeded:
-        from core.seed import seed_city
+    try:
+        await core_db.migrate(Settings(), url=url)
+        if seeded:
+            from core.seed import seed_city
 
-        await core_db.init_db(Settings(), url=url)
-        await seed_city(scale="small", seed=7)
-        await core_db.close_db()
-    forget_spatial_index()
-    yield dbname
-    await backend.drop(dbname)
+            await core_db.init_db(Settings(), url=url)
+            await seed_city(scale="small", seed=7)
+            await core_db.close_db()
+        forget_spatial_index()
+        yield dbname
+    finally:
+        await Tortoise.close_connections()
+        await backend.drop(dbname)
 
 
 @pytest.fixture(scope="session")
@@ -113,11 +116,13 @@ async def _fresh(backend: Backend, template: str) -> AsyncIterator[str]:
     dbname = f"tg_{RUN_ID}_{uuid.uuid4().hex[:8]}"
     url = await backend.create_from(template, dbname)
     forget_spatial_index()
-    await core_db.init_db(get_settings(), url=url)
-    yield url
-    await Tortoise.close_connections()
-    forget_spatial_index()
-    await backend.drop(dbname)
+    try:
+        await core_db.init_db(get_settings(), url=url)
+        yield url
+    finally:
+        await Tortoise.close_connections()
+        forget_spatial_index()
+        await backend.drop(dbname)
 
 
 @pytest.fixture
