@@ -18,7 +18,7 @@ from tortoise.transactions import in_transaction
 from core.bulk import insert_rows
 from core.calendar.service import store_calendar_days
 from core.calendar.workdays import calendar_days, official_years
-from core.catalog.reference import load_catalog, load_department_templates
+from core.catalog.reference import Catalog, load_catalog, load_department_templates
 from core.catalog.service import install_catalog, subclass_ids_by_code
 from core.components.service import DB_COLUMNS as COMPONENT_COLUMNS
 from core.errors import ConflictError, ValidationFailed
@@ -53,13 +53,14 @@ async def seed_city(
     progress.phase("catalog and calendar")
     catalog = load_catalog()
     await install_catalog(catalog=catalog, activate=True)
-    await store_calendar_days(days=calendar_days(), official_years=official_years())
+    days = calendar_days()
+    await store_calendar_days(days=days, official_years=official_years())
     progress.phase("regions", total=len(city.unit_grids))
     await _write_regions(city, seed, progress)
     progress.phase("departments and routing rules")
-    departments, rules = await _write_departments_and_rules(city)
+    departments, rules = await _write_departments_and_rules(city, catalog)
     progress.phase("components", total=n_components)
-    await _write_components(city, n_components, seed, progress)
+    await _write_components(city, catalog, n_components, seed, progress)
     forget_spatial_index()
     return {
         "scale": scale,
@@ -73,7 +74,7 @@ async def seed_city(
         "departments": departments,
         "routing rules": rules,
         "components": n_components,
-        "calendar days": len(calendar_days()),
+        "calendar days": len(days),
     }
 
 
@@ -138,7 +139,7 @@ async def _write_regions(city: synth.SyntheticCity, seed: int, progress: Progres
         )
 
 
-async def _write_departments_and_rules(city: synth.SyntheticCity) -> tuple[int, int]:
+async def _write_departments_and_rules(city: synth.SyntheticCity, catalog: Catalog) -> tuple[int, int]:
     """City units, each district's bureaus and one street office per street; rules for every (area, subclass)."""
     templates = load_department_templates()
     rng = np.random.default_rng(len(city.unit_grids))
@@ -167,7 +168,6 @@ async def _write_departments_and_rules(city: synth.SyntheticCity) -> tuple[int, 
             rows.append((code, name, "street", office.kind, fallback, district.code, street.code, _phone(rng), False))
             street_office[street.code] = code
     subclass_ids = await subclass_ids_by_code()
-    catalog = load_catalog()
     rules: list[tuple] = []
     for s in catalog.subclasses:
         entry = templates.routing_for(s.department_kind)
@@ -194,12 +194,13 @@ async def _write_departments_and_rules(city: synth.SyntheticCity) -> tuple[int, 
     return len(rows), len(rules)
 
 
-async def _write_components(city: synth.SyntheticCity, total: int, seed: int, progress: ProgressSink) -> None:
+async def _write_components(
+    city: synth.SyntheticCity, catalog: Catalog, total: int, seed: int, progress: ProgressSink
+) -> None:
     """Scatter `total` components over the grids, area-weighted, with owners from the routing rules."""
     if total <= 0:
         return
     rng = np.random.default_rng(seed + 1)
-    catalog = load_catalog()
     comp_subclasses = [s for s in catalog.subclasses if s.kind == "component"]
     owners = await _owner_table()
     # Sample inside the stored (rounded) outlines, so every point lies in its grid as the index sees it.
