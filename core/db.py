@@ -22,6 +22,9 @@ MODEL_MODULES = [
     "core.calendar.models",
     "core.accounts.models",
     "core.audit.models",
+    "core.reports.models",
+    "core.cases.models",
+    "core.outbox.models",
 ]
 MIGRATIONS_MODULE = "core.migrations"
 

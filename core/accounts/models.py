@@ -47,3 +47,20 @@ class StaffRole(Model):
     class Meta:
         table = "staff_role"
         unique_together = (("staff", "role", "department", "area_code"),)
+
+
+class StaffSession(Model):
+    """A signed-in staff session: the hash of its refresh token. Revoking it ends every access token it issued."""
+
+    id = fields.BigIntField(primary_key=True)
+    staff: fields.ForeignKeyRelation[StaffAccount] = fields.ForeignKeyField(
+        "tongguan.StaffAccount", related_name="sessions", on_delete=fields.CASCADE
+    )
+    refresh_hash = fields.CharField(max_length=64, unique=True)
+    created_at = created_at()
+    expires_at = fields.DatetimeField()
+    revoked_at = fields.DatetimeField(null=True)
+    user_agent = fields.CharField(max_length=255, default="")
+
+    class Meta:
+        table = "staff_session"

@@ -11,6 +11,8 @@ class CatalogVersion(Model):
     version = fields.CharField(max_length=32, unique=True)
     title = fields.CharField(max_length=128)
     active = fields.BooleanField(default=False)
+    # stage → {"value", "unit"}: time limits of 受理, 核实, 立案, 派遣, 核查 and 结案
+    stage_limits: dict = fields.JSONField(default=dict)
     created_at = created_at()
 
     class Meta:
@@ -51,6 +53,8 @@ class Subclass(Model):
     closing_condition = fields.TextField()
     department_kind = fields.CharField(max_length=32)
     check_distance_m = fields.IntField(default=50)
+    auto_dispatch = fields.BooleanField(default=False)
+    duplicate_window_hours = fields.IntField(default=72)
 
     class Meta:
         table = "catalog_subclass"

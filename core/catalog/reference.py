@@ -17,6 +17,8 @@ DEPARTMENTS_PATH = DATA_DIR / "departments.json"
 
 KINDS = ("component", "event")
 URGENCIES = ("urgent", "normal", "routine")
+# Clocked stages other than disposal (处置), whose limit comes from the subclass and the urgency.
+STAGES = ("accept", "verify", "register", "dispatch", "check", "close")
 TIME_UNITS = frozenset({"working_hour", "working_day", "natural_hour"})
 LEVELS = ("city", "district", "street")
 RULES = ("owner", "area")
@@ -60,6 +62,10 @@ class Subclass:
     time_limits: Mapping[str, TimeLimit] = field(hash=False)
     department_kind: str
     distance_m: int
+    # A case of this subclass from a trusted source is accepted, registered and dispatched without a person.
+    auto_dispatch: bool = False
+    # Reports of this subclass within distance_m and this many hours of an open case join that case.
+    duplicate_window_hours: int = 72
 
     @property
     def major_code(self) -> str:
@@ -75,6 +81,8 @@ class Catalog:
     title: str
     majors: tuple[Major, ...]
     subclasses: tuple[Subclass, ...]
+    # Time limits of the stages around disposal (受理, 核实, 立案, 派遣, 核查, 结案), the same for every subclass.
+    stage_limits: Mapping[str, TimeLimit] = field(default_factory=dict, hash=False)
 
     def majors_of(self, kind: str) -> tuple[Major, ...]:
         """The major classes of one kind (component or event), in file order."""
@@ -225,6 +233,8 @@ def load_catalog(path: Path | str | None = None, *, department_kinds: Collection
                 time_limits=_time_limits(raw, item),
                 department_kind=department_kind,
                 distance_m=_positive_int(raw, "distance_m", item),
+                auto_dispatch=_bool(raw, "auto_dispatch", item, default=False),
+                duplicate_window_hours=_positive_int(raw, "duplicate_window_hours", item, default=72),
             )
         )
     return Catalog(
@@ -232,6 +242,7 @@ def load_catalog(path: Path | str | None = None, *, department_kinds: Collection
         title=_str(data, "title", where),
         majors=tuple(majors),
         subclasses=tuple(subclasses),
+        stage_limits=_stage_limits(data, where),
     )
 
 
@@ -343,16 +354,16 @@ def _list(raw: Any, key: str, where: str) -> list[Any]:
     return value
 
 
-def _positive_int(raw: Any, key: str, where: str) -> int:
-    value = _field(raw, key, where)
+def _positive_int(raw: Any, key: str, where: str, *, default: int | None = None) -> int:
+    value = raw.get(key, default) if default is not None and isinstance(raw, dict) else _field(raw, key, where)
     # bool is an int subclass; `true` in a file is a typo, not 1
     if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
         raise ValueError(f"{where}: {key!r} must be a positive integer, got {value!r}")
     return value
 
 
-def _bool(raw: Any, key: str, where: str) -> bool:
-    value = raw.get(key, False) if isinstance(raw, dict) else None
+def _bool(raw: Any, key: str, where: str, *, default: bool = False) -> bool:
+    value = raw.get(key, default) if isinstance(raw, dict) else None
     if not isinstance(value, bool):
         raise ValueError(f"{where}: {key!r} must be true or false")
     return value
@@ -383,6 +394,21 @@ def _keywords(raw: Any, where: str) -> tuple[str, ...]:
     return tuple(value)
 
 
+def _time_limit(raw: Any, item: str) -> TimeLimit:
+    unit = _str(raw, "unit", item)
+    if unit not in TIME_UNITS:
+        raise ValueError(f"{item}: unit {unit!r} is not one of {', '.join(sorted(TIME_UNITS))}")
+    return TimeLimit(value=_positive_int(raw, "value", item), unit=unit)
+
+
+def _stage_limits(data: Any, where: str) -> Mapping[str, TimeLimit]:
+    value = _field(data, "stage_limits", where)
+    if not isinstance(value, dict) or set(value) != set(STAGES):
+        got = sorted(value) if isinstance(value, dict) else value
+        raise ValueError(f"{where}: 'stage_limits' must have exactly the stages {', '.join(STAGES)}, got {got}")
+    return MappingProxyType({stage: _time_limit(value[stage], f"{where}: stage limit {stage!r}") for stage in STAGES})
+
+
 def _time_limits(raw: Any, where: str) -> Mapping[str, TimeLimit]:
     value = _field(raw, "time_limits", where)
     if not isinstance(value, dict) or set(value) != set(URGENCIES):
@@ -390,11 +416,7 @@ def _time_limits(raw: Any, where: str) -> Mapping[str, TimeLimit]:
         raise ValueError(f"{where}: 'time_limits' must have exactly the urgencies {', '.join(URGENCIES)}, got {got}")
     limits: dict[str, TimeLimit] = {}
     for urgency in URGENCIES:
-        item = f"{where}: time limit {urgency!r}"
-        unit = _str(value[urgency], "unit", item)
-        if unit not in TIME_UNITS:
-            raise ValueError(f"{item}: unit {unit!r} is not one of {', '.join(sorted(TIME_UNITS))}")
-        limits[urgency] = TimeLimit(value=_positive_int(value[urgency], "value", item), unit=unit)
+        limits[urgency] = _time_limit(value[urgency], f"{where}: time limit {urgency!r}")
     return MappingProxyType(limits)
 
 

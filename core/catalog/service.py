@@ -12,7 +12,12 @@ from core.errors import NotFoundError
 async def install_catalog(*, catalog: Catalog, activate: bool = True) -> CatalogVersion:
     """Store a catalog version (all its classes and time limits) and optionally make it the active one."""
     async with in_transaction():
-        version = await CatalogVersion.create(version=catalog.version, title=catalog.title, active=False)
+        version = await CatalogVersion.create(
+            version=catalog.version,
+            title=catalog.title,
+            active=False,
+            stage_limits={k: {"value": v.value, "unit": v.unit} for k, v in catalog.stage_limits.items()},
+        )
         await MajorClass.bulk_create(
             [MajorClass(catalog=version, kind=m.kind, code=m.code, name=m.name) for m in catalog.majors]
         )
@@ -30,6 +35,8 @@ async def install_catalog(*, catalog: Catalog, activate: bool = True) -> Catalog
                     closing_condition=s.closing_condition,
                     department_kind=s.department_kind,
                     check_distance_m=s.distance_m,
+                    auto_dispatch=s.auto_dispatch,
+                    duplicate_window_hours=s.duplicate_window_hours,
                 )
                 for s in catalog.subclasses
             ]
