@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,16 @@ MODEL_MODULES = [
     "core.outbox.models",
 ]
 MIGRATIONS_MODULE = "core.migrations"
+
+# Process caches of data read from the database (limits, classifier...) register here to be dropped whenever
+# the process opens a database, which may not be the one they were read from.
+_cache_resets: list[Callable[[], None]] = []
+
+
+def on_open(reset: Callable[[], None]) -> Callable[[], None]:
+    """Register a cache reset to run whenever a database is opened."""
+    _cache_resets.append(reset)
+    return reset
 
 
 def tortoise_config(database_url: str) -> dict[str, Any]:
@@ -62,6 +72,8 @@ async def init_db(settings: Settings, *, url: str | None = None) -> None:
     # tortoise caches each model's SQL by connection name; a process that opens another database under the same
     # name (the tests open SQLite and PostgreSQL in turn) must not reuse SQL written for the other dialect.
     EXECUTOR_CACHE.clear()
+    for reset in _cache_resets:
+        reset()
     await Tortoise.init(config=tortoise_config(database_url), _enable_global_fallback=True)
     if is_sqlite(database_url):
         # WAL lets the API read while an import or a job writes; foreign keys are off by default in SQLite.

@@ -27,5 +27,11 @@ class ConflictError(TongguanError):
     status = 409
 
 
+class Unauthenticated(TongguanError):
+    """No valid credentials: the API answers 401 with `WWW-Authenticate: Bearer`."""
+
+    status = 401
+
+
 class PermissionDenied(TongguanError):
     status = 403

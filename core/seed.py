@@ -15,6 +15,8 @@ from datetime import UTC, datetime
 import numpy as np
 from tortoise.transactions import in_transaction
 
+from core.accounts.models import StaffAccount, StaffRole
+from core.accounts.service import hash_password
 from core.bulk import insert_rows
 from core.calendar.service import store_calendar_days
 from core.calendar.workdays import calendar_days, official_years
@@ -24,7 +26,7 @@ from core.components.service import DB_COLUMNS as COMPONENT_COLUMNS
 from core.errors import ConflictError, ValidationFailed
 from core.geo import synth
 from core.geo.service import forget_spatial_index
-from core.org.models import RoutingRule
+from core.org.models import Department, RoutingRule
 from core.progress import NoProgress, ProgressSink
 from core.regions.models import District
 from core.regions.service import areas_m2, projection, rounded, to_geojson_many
@@ -35,6 +37,8 @@ COMPONENT_CHUNK = 50_000
 # Share of states in a maintained inventory: almost everything is intact.
 STATE_WEIGHTS = {"intact": 0.95, "damaged": 0.03, "lost": 0.01, "occupied": 0.01}
 SURNAMES = "王李张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗梁宋郑谢韩唐冯于董萧程曹袁邓许傅沈曾彭吕"
+# Every demo staff account signs in with this password; `seed` is for demos and tests, never for production.
+DEMO_PASSWORD = "tongguan-demo"
 GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉兰志红斌鹏辉建国宇浩"
 
 
@@ -61,6 +65,8 @@ async def seed_city(
     departments, rules = await _write_departments_and_rules(city, catalog)
     progress.phase("components", total=n_components)
     await _write_components(city, catalog, n_components, seed, progress)
+    progress.phase("staff accounts")
+    staff = await _write_staff(city)
     forget_spatial_index()
     return {
         "scale": scale,
@@ -75,7 +81,40 @@ async def seed_city(
         "routing rules": rules,
         "components": n_components,
         "calendar days": len(days),
+        "staff accounts": staff,
     }
+
+
+async def _write_staff(city: synth.SyntheticCity) -> int:
+    """Demo staff: a city-wide dispatcher and duty chief, a dispatcher per district, an inspector per
+    responsibility grid and a handler per department, all with the password DEMO_PASSWORD."""
+    # One argon2 hash for all: hashing a few hundred passwords would take longer than the rest of the seed.
+    password_hash = hash_password(DEMO_PASSWORD)
+    accounts: list[tuple[str, str, str, str | None, str]] = [
+        ("dispatcher", "市级派遣员", "dispatcher", None, ""),
+        ("chief", "值班长", "duty_chief", None, ""),
+    ]
+    accounts += [(f"dispatcher-{d.code}", f"{d.name}派遣员", "dispatcher", None, d.code) for d in city.districts]
+    accounts += [
+        (f"inspector-{r.code}", f"监督员{r.code}", "inspector", None, r.street_code) for r in city.responsibility_grids
+    ]
+    departments = await Department.all().values_list("code", "name")
+    accounts += [(f"handler-{code}", f"{name}处置员", "handler", code, "") for code, name in departments]
+    async with in_transaction() as conn:
+        await StaffAccount.bulk_create(
+            [StaffAccount(username=u, display_name=n, password_hash=password_hash) for u, n, *_ in accounts]
+        )
+        ids = dict(await StaffAccount.all().values_list("username", "id"))
+        await StaffRole.bulk_create(
+            [StaffRole(staff_id=ids[u], role=r, department_id=dep, area_code=area) for u, _, r, dep, area in accounts]
+        )
+        await insert_rows(
+            conn,
+            "responsibility_grid_inspector",
+            ("responsibility_grid_id", "staffaccount_id"),
+            [(r.code, ids[f"inspector-{r.code}"]) for r in city.responsibility_grids],
+        )
+    return len(accounts)
 
 
 def _phone(rng: np.random.Generator) -> str:

@@ -29,6 +29,8 @@ class Settings(BaseSettings):
     redis_url: str | None = None  # unset: embedded mode, jobs run in-process
     media_root: Path | None = None  # unset: var_dir / "media"
     secret_key: SecretStr = SecretStr("dev-secret")
+    access_token_minutes: int = 30  # staff JWT lifetime; revocation takes effect at once regardless
+    refresh_token_days: int = 14  # a staff session's lifetime from sign-in; refreshing does not extend it
     log_level: str = "INFO"
     log_json: bool = True
     max_body_bytes: int = 1_048_576
@@ -36,6 +38,13 @@ class Settings(BaseSettings):
     city_center_lat: float = 41.80
     city_radius_km: float = 60.0  # grids and points farther than this from the centre are refused
 
+    # Case pipeline and SLA clock
+    sla_warn_fraction: float = 0.8  # remind when this share of a stage's allowed time has passed
+    sla_sweep_seconds: int = 60  # how often reminders and escalations are looked for
+    classify_min_confidence: float = 0.5  # below this a report without a subclass waits for a dispatcher
+    road_match_m: float = 30.0  # a report this close to a road segment belongs to it (路长制)
+    outbox_stale_seconds: int = 120  # a handed-over job not finished in this time is handed over again
+    outbox_max_attempts: int = 8  # then the entry is dead and shown to operators
     # WeChat official account (bots/)
     wechat_appid: str = ""
     wechat_secret: SecretStr = SecretStr("")

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from tortoise import connections
 
 from bots.views import router as bots_router
+from console.auth import router as auth_router
 from console.views import router as console_router
 from core.db import close_db, init_db
 from core.settings import Settings, get_settings
@@ -43,7 +44,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="tongguan", version="0.1.0", lifespan=lifespan, docs_url="/docs")
     app.state.settings = settings
     install_problem_handlers(app)
-    for router in (bots_router, miniapp_router, field_router, console_router):
+    for router in (bots_router, miniapp_router, field_router, console_router, auth_router):
         app.include_router(router)
 
     @app.get("/healthz", tags=["operations"])

@@ -35,7 +35,11 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(TongguanError)
     async def _ours(request: Request, exc: TongguanError) -> JSONResponse:
         log.info("refused", extra={"fields": {"code": exc.code, "path": request.url.path, "detail": exc.detail}})
-        return problem(exc.status, exc.code, exc.detail, errors=exc.errors)
+        response = problem(exc.status, exc.code, exc.detail, errors=exc.errors)
+        if exc.status == 401:
+            # RFC 9110 §15.5.2: a 401 must name the authentication scheme the client should use.
+            response.headers["WWW-Authenticate"] = "Bearer"
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

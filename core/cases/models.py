@@ -12,6 +12,7 @@ class Case(Model):
     subclass: fields.ForeignKeyRelation = fields.ForeignKeyField(
         "tongguan.Subclass", related_name="cases", on_delete=fields.RESTRICT
     )
+    subclass_id: int
     urgency = fields.CharField(max_length=8, default="normal")
     source = fields.CharField(max_length=16)
     description = fields.TextField(default="")
@@ -28,6 +29,7 @@ class Case(Model):
     department: fields.ForeignKeyNullableRelation = fields.ForeignKeyField(
         "tongguan.Department", related_name="cases", null=True, on_delete=fields.RESTRICT
     )
+    department_id: str | None
     routing_kind = fields.CharField(max_length=8, default="")  # owner / area / fallback / manual
     routing_reason = fields.CharField(max_length=255, default="")
     status = fields.CharField(max_length=16, db_index=True)
@@ -73,6 +75,7 @@ class CaseEvent(Model):
     case: fields.ForeignKeyRelation[Case] = fields.ForeignKeyField(
         "tongguan.Case", related_name="events", on_delete=fields.CASCADE
     )
+    case_id: int
     action = fields.CharField(max_length=24)
     from_status = fields.CharField(max_length=16, null=True)
     to_status = fields.CharField(max_length=16)
@@ -96,11 +99,13 @@ class CaseTask(Model):
     case: fields.ForeignKeyRelation[Case] = fields.ForeignKeyField(
         "tongguan.Case", related_name="tasks", on_delete=fields.CASCADE
     )
+    case_id: int
     kind = fields.CharField(max_length=8)  # verify / check
     round = fields.IntField(default=1)
     inspector: fields.ForeignKeyNullableRelation = fields.ForeignKeyField(
         "tongguan.StaffAccount", related_name="tasks", null=True, on_delete=fields.SET_NULL
     )
+    inspector_id: int | None
     responsibility_grid = fields.CharField(max_length=32, null=True, db_index=True)
     status = fields.CharField(max_length=10, default="open")  # open / done / cancelled
     due_at = fields.DatetimeField(null=True)
@@ -122,6 +127,7 @@ class CaseRequest(Model):
     case: fields.ForeignKeyRelation[Case] = fields.ForeignKeyField(
         "tongguan.Case", related_name="requests", on_delete=fields.CASCADE
     )
+    case_id: int
     kind = fields.CharField(max_length=12)  # extension / suspension
     status = fields.CharField(max_length=10, default="pending", db_index=True)  # pending / approved / refused
     reason = fields.TextField()

@@ -37,6 +37,7 @@ class Report(Model):
     subclass: fields.ForeignKeyNullableRelation = fields.ForeignKeyField(
         "tongguan.Subclass", related_name="reports", null=True, on_delete=fields.RESTRICT
     )
+    subclass_id: int | None
     component_code = fields.CharField(max_length=16, null=True)
     urgency = fields.CharField(max_length=8, default="normal")
     # Set when the subclass came from the text, not from the reporter.
@@ -47,6 +48,7 @@ class Report(Model):
     case: fields.ForeignKeyNullableRelation = fields.ForeignKeyField(
         "tongguan.Case", related_name="reports", null=True, on_delete=fields.RESTRICT
     )
+    case_id: int | None
     flagged = fields.BooleanField(default=False)  # e.g. content review asked for a person's look
     created_at = created_at()
     processed_at = fields.DatetimeField(null=True)

@@ -1,0 +1,77 @@
+"""Writing follow-up work into the outbox, and the bookkeeping of handing it over and finishing it."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from tortoise import timezone
+from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.expressions import F, Q
+
+from core.outbox.models import OutboxEntry
+
+
+async def add(
+    *,
+    task: str,
+    args: dict[str, Any],
+    dedupe_key: str,
+    delay_s: float = 0,
+    conn: BaseDBAsyncClient | None = None,
+) -> None:
+    """Store a job in the caller's transaction; a key that is already there is left alone (no second job)."""
+    entry = OutboxEntry(
+        task=task, args=args, dedupe_key=dedupe_key, available_at=timezone.now() + timedelta(seconds=delay_s)
+    )
+    # ON CONFLICT DO NOTHING on both databases: a failed insert would abort a PostgreSQL transaction.
+    await OutboxEntry.bulk_create([entry], ignore_conflicts=True, using_db=conn)
+
+
+async def claim_due(*, limit: int, stale_after_s: float, now: datetime | None = None) -> list[OutboxEntry]:
+    """Entries to hand to the queue: pending and due, or handed over long ago and never finished."""
+    now = now or timezone.now()
+    stale = now - timedelta(seconds=stale_after_s)
+    query = OutboxEntry.filter(
+        Q(status="pending", available_at__lte=now) | Q(status="queued", handed_at__lt=stale)
+    ).order_by("id")
+    return await query.limit(limit)
+
+
+async def mark_handed(ids: list[int], *, now: datetime | None = None) -> None:
+    if ids:
+        await OutboxEntry.filter(id__in=ids, status__in=("pending", "queued")).update(
+            status="queued", handed_at=now or timezone.now()
+        )
+
+
+async def start(entry_id: int) -> OutboxEntry | None:
+    """Count an attempt; None when the entry is finished already (a second delivery of the same job)."""
+    entry = await OutboxEntry.get_or_none(id=entry_id)
+    if entry is None or entry.status in ("done", "dead"):
+        return None
+    await OutboxEntry.filter(id=entry_id).update(attempts=F("attempts") + 1)
+    entry.attempts += 1
+    return entry
+
+
+async def finish(entry_id: int) -> None:
+    await OutboxEntry.filter(id=entry_id).update(status="done", finished_at=timezone.now(), last_error="")
+
+
+async def fail(entry: OutboxEntry, *, error: str, max_attempts: int) -> str:
+    """Record a failed attempt: back to pending after a growing pause, or dead after too many attempts."""
+    if entry.attempts >= max_attempts:
+        status, available_at = "dead", timezone.now()
+    else:
+        status, available_at = "pending", timezone.now() + timedelta(seconds=min(600, 2**entry.attempts))
+    await OutboxEntry.filter(id=entry.id).update(status=status, available_at=available_at, last_error=error[:2000])
+    return status
+
+
+async def counts() -> dict[str, int]:
+    """Entries per status, for health checks and the demo summary."""
+    result: dict[str, int] = {}
+    for status in ("pending", "queued", "done", "dead"):
+        result[status] = await OutboxEntry.filter(status=status).count()
+    return result
