@@ -8,6 +8,7 @@ from fastapi import Depends
 from fastapi.security import OAuth2PasswordBearer
 
 from core.accounts.tokens import StaffPrincipal, authenticate
+from core.cases.workflow import Actor
 from core.errors import Unauthenticated
 
 # auto_error=False: a missing token becomes our own 401 problem+json, not FastAPI's plain error.
@@ -22,3 +23,11 @@ async def current_staff(token: Annotated[str | None, Depends(oauth2_scheme)]) ->
 
 
 CurrentStaff = Annotated[StaffPrincipal, Depends(current_staff)]
+
+
+async def current_actor(staff: CurrentStaff) -> Actor:
+    """The signed-in staff member as a workflow actor, with their role grants."""
+    return Actor(kind="staff", id=str(staff.staff_id), name=staff.display_name, grants=staff.roles)
+
+
+CurrentActor = Annotated[Actor, Depends(current_actor)]

@@ -11,11 +11,13 @@ from fastapi.responses import JSONResponse
 from tortoise import connections
 
 from bots.views import router as bots_router
+from console.api import router as staff_router
 from console.auth import router as auth_router
 from console.views import router as console_router
 from core.db import close_db, init_db
 from core.settings import Settings, get_settings
 from field_app_api.views import router as field_router
+from jobs.embedded import EmbeddedRunner
 from miniapp_api.views import router as miniapp_router
 from tongguan.logs import configure_logging
 from tongguan.middleware import BodyLimit, RequestContext
@@ -33,10 +35,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await init_db(settings)
         app.state.redis = _redis_client(settings)
+        runner = EmbeddedRunner(settings) if settings.embedded else None
+        if runner is not None:
+            runner.start()
         log.info("started", extra={"fields": {"embedded": settings.embedded, "env": settings.env.value}})
         try:
             yield
         finally:
+            if runner is not None:
+                await runner.stop()
             if app.state.redis is not None:
                 await app.state.redis.aclose()
             await close_db()
@@ -44,7 +51,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="tongguan", version="0.1.0", lifespan=lifespan, docs_url="/docs")
     app.state.settings = settings
     install_problem_handlers(app)
-    for router in (bots_router, miniapp_router, field_router, console_router, auth_router):
+    for router in (bots_router, miniapp_router, field_router, console_router, auth_router, staff_router):
         app.include_router(router)
 
     @app.get("/healthz", tags=["operations"])

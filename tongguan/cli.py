@@ -21,12 +21,14 @@ from core.db import migrate as run_migrations
 from core.errors import TongguanError
 from core.importing import ImportRejected, ImportReport
 from core.settings import get_settings
+from tongguan.report_cli import report_app
 
 app = typer.Typer(help="tongguan: citizen and field services of a city's 运管服 platform.", no_args_is_help=True)
 import_app = typer.Typer(help="Import reference data from files.", no_args_is_help=True)
 users_app = typer.Typer(help="Staff accounts.", no_args_is_help=True)
 app.add_typer(import_app, name="import")
 app.add_typer(users_app, name="users")
+app.add_typer(report_app, name="report")
 console = Console(stderr=True)
 
 
@@ -134,20 +136,18 @@ def serve(
 
 @app.command()
 def worker(
-    queues: Annotated[list[str] | None, typer.Argument(help="Queues to listen on.")] = None,
-    burst: Annotated[bool, typer.Option(help="Exit when the queues are empty.")] = False,
+    processes: Annotated[int, typer.Option(help="rq worker processes to run beside the relay.")] = 1,
+    burst: Annotated[bool, typer.Option(help="Exit when the queue is empty (for scripts and tests).")] = False,
 ) -> None:
-    """Run an rq worker (needs TG_REDIS_URL; without it jobs run inside `tongguan serve`)."""
+    """Run rq workers and the outbox relay (needs TG_REDIS_URL; without it jobs run inside `tongguan serve`)."""
     settings = get_settings()
     if settings.embedded:
         console.print("TG_REDIS_URL is not set: jobs run in-process in embedded mode, no worker is needed.")
         raise typer.Exit(code=1)
-    from redis import Redis
-    from rq import SimpleWorker
+    from jobs.worker import serve
 
-    # SimpleWorker runs jobs in this process: ~4x the throughput of forking per job, heavy imports loaded once.
-    connection = Redis.from_url(settings.redis_url)
-    SimpleWorker(queues or ["default"], connection=connection).work(burst=burst)
+    console.print(f"tongguan worker: {processes} rq worker(s) and the relay on {_safe_url(settings.redis_url or '')}")
+    serve(settings, processes=processes, burst=burst)
 
 
 @app.command()

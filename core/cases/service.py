@@ -13,11 +13,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from tortoise import connections, timezone
+from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
+from core import clock
 from core.accounts.models import StaffAccount
 from core.cases import sla, workflow
 from core.cases.models import Case, CaseCounter, CaseEvent, CaseRequest, CaseTask
@@ -38,7 +39,7 @@ INSPECTOR_CACHE_S = 60.0
 
 
 def china_day(moment: datetime) -> str:
-    return timezone.localtime(moment).strftime("%Y%m%d")
+    return clock.china(moment).strftime("%Y%m%d")
 
 
 async def next_number(*, conn: BaseDBAsyncClient, now: datetime) -> str:
@@ -116,9 +117,9 @@ class Work:
         return cls(
             case=case,
             conn=conn,
-            now=timezone.now(),
+            now=clock.now(),
             subclass_auto=bool(auto and auto[0]),
-            pending_requests={row[0] for row in pending},
+            pending_requests={str(kind) for kind in pending},
             open_tasks=list(tasks),
             reporter_ids={str(r) for r in reporters},
         )
@@ -182,7 +183,7 @@ class Work:
     @classmethod
     async def open(cls, case: Case, *, actor: Actor, report: Report, conn: BaseDBAsyncClient, auto: bool) -> Work:
         """Number and store a new case, with its first timeline event (上报) and its first stage's clock."""
-        now = timezone.now()
+        now = clock.now()
         case.number = await next_number(conn=conn, now=now)
         await case.save(using_db=conn)
         work = cls(case=case, conn=conn, now=now, subclass_auto=auto)
@@ -471,7 +472,7 @@ def visible_filter(actor: Actor) -> Q | None:
         if grant.role in ("dispatcher", "duty_chief", "inspector", "admin"):
             if not grant.area_code:
                 return None
-            clauses.append(Q(district=grant.area_code) | Q(street=grant.area_code))
+            clauses.append(area_filter(grant.area_code))
         elif grant.role == "handler" and grant.department_code:
             clauses.append(Q(department_id=grant.department_code))
     if not clauses:
@@ -480,6 +481,11 @@ def visible_filter(actor: Actor) -> Q | None:
     for clause in clauses[1:]:
         combined |= clause
     return combined
+
+
+def area_filter(area_code: str) -> Q:
+    """Cases in a district (6 digits) or a street (9 digits)."""
+    return Q(district=area_code) if len(area_code) == 6 else Q(street=area_code)
 
 
 async def check_visible(case: Case, actor: Actor) -> None:
@@ -547,7 +553,7 @@ async def list_cases(
     if scope is not None:
         query = query.filter(scope)
     if queue:
-        query = query.filter(queue_filter(queue, now=timezone.now()))
+        query = query.filter(queue_filter(queue, now=clock.now()))
     if number:
         query = query.filter(number__startswith=number)
     if status:
@@ -570,7 +576,7 @@ async def list_cases(
 
 async def queue_counts(*, actor: Actor) -> dict[str, int]:
     """How many cases wait in each queue, within the actor's scope."""
-    now = timezone.now()
+    now = clock.now()
     scope = visible_filter(actor)
     counts = {}
     for name in QUEUES:

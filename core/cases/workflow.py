@@ -62,9 +62,12 @@ class InvalidTransition(TongguanError):
 
 
 class Grant(Protocol):
-    role: str
-    department_code: str | None
-    area_code: str
+    @property
+    def role(self) -> str: ...
+    @property
+    def department_code(self) -> str | None: ...
+    @property
+    def area_code(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -175,7 +178,7 @@ TRANSITIONS: dict[str, Transition] = {
         _t("refuse_suspension", [S.REGISTERED, S.DISPATCHED, S.PROCESSING], None, CHIEF, needs_note=True),
         _t("resume", [S.SUSPENDED], None, DISPATCH_DESK),  # back to the status it was suspended from
         _t("void", REGISTERED_OR_LATER, S.VOIDED, CHIEF, needs_note=True),
-        _t("supervise", OPEN - {S.PENDING_ACCEPT}, None, {**DISPATCH_DESK, "system": None}),
+        _t("supervise", OPEN, None, {**DISPATCH_DESK, "system": None}),
         _t("remind", OPEN, None, {"system": None}),
         _t("escalate", OPEN, None, {"system": None}),
         _t("rate", [S.CLOSED], None, {"citizen": Scope.REPORTER}),

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from tortoise import timezone
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.expressions import F, Q
 
+from core import clock
 from core.outbox.models import OutboxEntry
 
 
@@ -22,7 +22,7 @@ async def add(
 ) -> None:
     """Store a job in the caller's transaction; a key that is already there is left alone (no second job)."""
     entry = OutboxEntry(
-        task=task, args=args, dedupe_key=dedupe_key, available_at=timezone.now() + timedelta(seconds=delay_s)
+        task=task, args=args, dedupe_key=dedupe_key, available_at=clock.now() + timedelta(seconds=delay_s)
     )
     # ON CONFLICT DO NOTHING on both databases: a failed insert would abort a PostgreSQL transaction.
     await OutboxEntry.bulk_create([entry], ignore_conflicts=True, using_db=conn)
@@ -30,7 +30,7 @@ async def add(
 
 async def claim_due(*, limit: int, stale_after_s: float, now: datetime | None = None) -> list[OutboxEntry]:
     """Entries to hand to the queue: pending and due, or handed over long ago and never finished."""
-    now = now or timezone.now()
+    now = now or clock.now()
     stale = now - timedelta(seconds=stale_after_s)
     query = OutboxEntry.filter(
         Q(status="pending", available_at__lte=now) | Q(status="queued", handed_at__lt=stale)
@@ -41,7 +41,7 @@ async def claim_due(*, limit: int, stale_after_s: float, now: datetime | None = 
 async def mark_handed(ids: list[int], *, now: datetime | None = None) -> None:
     if ids:
         await OutboxEntry.filter(id__in=ids, status__in=("pending", "queued")).update(
-            status="queued", handed_at=now or timezone.now()
+            status="queued", handed_at=now or clock.now()
         )
 
 
@@ -56,15 +56,15 @@ async def start(entry_id: int) -> OutboxEntry | None:
 
 
 async def finish(entry_id: int) -> None:
-    await OutboxEntry.filter(id=entry_id).update(status="done", finished_at=timezone.now(), last_error="")
+    await OutboxEntry.filter(id=entry_id).update(status="done", finished_at=clock.now(), last_error="")
 
 
 async def fail(entry: OutboxEntry, *, error: str, max_attempts: int) -> str:
     """Record a failed attempt: back to pending after a growing pause, or dead after too many attempts."""
     if entry.attempts >= max_attempts:
-        status, available_at = "dead", timezone.now()
+        status, available_at = "dead", clock.now()
     else:
-        status, available_at = "pending", timezone.now() + timedelta(seconds=min(600, 2**entry.attempts))
+        status, available_at = "pending", clock.now() + timedelta(seconds=min(600, 2**entry.attempts))
     await OutboxEntry.filter(id=entry.id).update(status=status, available_at=available_at, last_error=error[:2000])
     return status
 

@@ -15,11 +15,11 @@ import zlib
 from dataclasses import dataclass
 from datetime import timedelta
 
-from tortoise import timezone
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
+from core import clock
 from core.cases.models import Case, CaseEvent
 from core.cases.service import Work
 from core.cases.workflow import Actor, Status
@@ -95,7 +95,7 @@ async def process_report(*, report_id: int) -> str:
         if report.status != "received":
             return "done"
         outcome = await _process(report, conn)
-        report.processed_at = timezone.now()
+        report.processed_at = clock.now()
         await report.save(using_db=conn)
     log.info("report processed", extra={"fields": {"report_id": report_id, "outcome": outcome}})
     return outcome
@@ -185,7 +185,7 @@ async def find_duplicate(
         same = await Case.filter(component_code=component_code, is_open=True).using_db(conn).order_by("id").first()
         if same is not None:
             return same
-    since = timezone.now() - timedelta(hours=subclass.window_hours)
+    since = clock.now() - timedelta(hours=subclass.window_hours)
     dlat = subclass.distance_m / METRES_PER_DEGREE
     dlon = dlat / max(0.1, math.cos(math.radians(lat)))
     near = (

@@ -18,6 +18,7 @@ from core.errors import ConflictError, NotFoundError, ValidationFailed
 from core.geo.datum import Datum
 from core.geo.service import get_spatial_index
 from core.outbox import service as outbox
+from core.outbox.models import OutboxEntry
 from core.reports.models import SOURCES, Report
 
 URGENCIES = ("urgent", "normal", "routine")
@@ -158,11 +159,38 @@ async def _validate(new: NewReport) -> int | None:
         raise ValidationFailed("outside_city", "the point lies outside every unit grid of the city")
     if new.subclass is None:
         return None
-    match = _SUBCLASS_REF.fullmatch(new.subclass)
+    return await _subclass_id(new.subclass)
+
+
+async def _subclass_id(ref: str) -> int:
+    """The active catalog's subclass for "kind:code" (e.g. event:0102)."""
+    match = _SUBCLASS_REF.fullmatch(ref)
     if match is None:
         raise ValidationFailed("unknown_subclass", "subclass is written kind:code, e.g. event:0102")
     catalog = await active_catalog()
     found = await Subclass.filter(catalog=catalog, kind=match[1], code=match[2]).first()
     if found is None:
-        raise NotFoundError("unknown_subclass", f"there is no subclass {new.subclass} in catalog {catalog.version}")
+        raise NotFoundError("unknown_subclass", f"there is no subclass {ref} in catalog {catalog.version}")
     return found.id
+
+
+async def classify_queued_report(*, report_id: int, subclass: str, actor_id: str) -> Report:
+    """A dispatcher gives a waiting report its subclass; the pipeline then runs for it again."""
+    subclass_id = await _subclass_id(subclass)
+    async with in_transaction() as conn:
+        report = await Report.filter(id=report_id).using_db(conn).first()
+        if report is None:
+            raise NotFoundError("report_not_found", f"report {report_id} does not exist")
+        if report.status != "queued":
+            raise ConflictError("report_not_queued", f"report {report_id} is {report.status}, not waiting")
+        report.subclass_id, report.status = subclass_id, "received"
+        report.classify_rule, report.classify_confidence = f"manual:staff {actor_id}", 1.0
+        await report.save(using_db=conn)
+        attempt = await OutboxEntry.filter(dedupe_key__startswith=f"{PROCESS_TASK}:{report_id}").using_db(conn).count()
+        await outbox.add(
+            task=PROCESS_TASK,
+            args={"report_id": report_id},
+            dedupe_key=f"{PROCESS_TASK}:{report_id}:{attempt + 1}",
+            conn=conn,
+        )
+    return report

@@ -24,7 +24,7 @@ async def test_a_staff_account_stores_an_argon2_hash_not_the_password(city):
 
 
 async def test_creating_staff_is_audited(city):
-    staff = await create_staff(username="chief", password="longenough", role="duty_chief", actor="cli:root")
+    staff = await create_staff(username="night.chief", password="longenough", role="duty_chief", actor="cli:root")
     entry = await AuditEntry.get(object_type="staff_account", object_id=str(staff.id))
     assert (entry.action, entry.actor_id) == ("staff.create", "cli:root")
     assert "longenough" not in str(entry.detail)

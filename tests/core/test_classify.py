@@ -105,8 +105,8 @@ def test_a_keyword_shared_by_several_subclasses_alone_returns_none(classifier: C
 
 def test_an_ambiguous_text_gets_lower_confidence_than_a_clear_one(lenient: Classifier) -> None:
     clear = lenient.classify("垃圾桶满了")
-    # 小区门 (小区大门) is a rival phrase, though a weaker one.
-    ambiguous = lenient.classify("小区门口垃圾桶满了")
+    # 路灯 (a component subclass name) is a rival phrase, though a weaker one.
+    ambiguous = lenient.classify("路灯下面的垃圾桶满了")
     assert clear is not None
     assert ambiguous is not None
     assert (ambiguous.kind, ambiguous.code) == (clear.kind, clear.code)

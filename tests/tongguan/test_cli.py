@@ -2,6 +2,7 @@
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 
@@ -147,21 +148,43 @@ def test_serve_answers_health_checks_on_the_embedded_default(seeded):
         server.wait(timeout=10)
 
 
-def test_worker_with_redis_runs_queued_jobs_and_exits_in_burst_mode(seeded, redis_url):
-    from redis import Redis
-    from rq import Queue
+SUBMIT = """
+import asyncio
+from core.db import db_context
+from core.settings import get_settings
+from core.regions.models import UnitGrid
+from core.reports.service import NewReport, submit_report
+import shapely
 
-    connection = Redis.from_url(redis_url)
-    job = Queue("default", connection=connection).enqueue("builtins.len", "天津桥街道")
+async def main():
+    async with db_context(get_settings()):
+        grid = await UnitGrid.all().order_by("code").first()
+        point = shapely.from_geojson(grid.geometry).point_on_surface()
+        report, _ = await submit_report(NewReport(source="hotline", reporter_type="staff", reporter_id="1",
+            lon=point.x, lat=point.y, text="路边有暴露垃圾", subclass="event:0102"))
+        print(report.id)
+
+asyncio.run(main())
+"""
+
+
+def test_worker_with_redis_turns_a_waiting_report_into_a_case_and_exits_in_burst_mode(seeded, redis_url):
     var, _ = seeded
     env = {**os.environ, "TG_VAR_DIR": str(var), "TG_REDIS_URL": redis_url}
+    submitted = subprocess.run([sys.executable, "-c", SUBMIT], env=env, capture_output=True, text=True, timeout=60)
+    assert submitted.returncode == 0, submitted.stderr
+    report_id = int(submitted.stdout.strip())
+
     result = subprocess.run(
         [sys.executable, "-m", "tongguan.cli", "worker", "--burst"],
         env=env,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr
-    job.refresh()
-    assert job.is_finished and job.return_value() == 5
+    with sqlite3.connect(var / "tongguan.sqlite3") as db:
+        status, case_id = db.execute("SELECT status, case_id FROM report WHERE id = ?", (report_id,)).fetchone()
+        entries = db.execute("SELECT status FROM outbox WHERE task = 'process_report'").fetchall()
+    assert status == "cased" and case_id is not None
+    assert entries == [("done",)]

@@ -1,0 +1,14 @@
+"""Job functions by name: what an outbox entry's `task` refers to. Each takes ids and can run twice."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from core.cases.flows import sla_sweep
+from core.reports.flows import process_report
+
+TASKS: dict[str, Callable[..., Awaitable[Any]]] = {
+    "process_report": process_report,
+    "sla_sweep": sla_sweep,
+}

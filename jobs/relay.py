@@ -1,0 +1,45 @@
+"""The relay: hands due outbox entries to the queue after their transaction committed, and again when stale.
+
+An entry is marked queued before it is enqueued; if the queue cannot take it (Redis down) it goes back to
+pending. A worker killed mid-job leaves its entries queued; once `outbox_stale_seconds` have passed they are
+handed over again, and the idempotent job functions make the second run harmless.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+
+from core import clock
+from core.outbox import service as outbox
+from core.outbox.models import OutboxEntry
+from core.settings import Settings
+
+log = logging.getLogger("tongguan.relay")
+BATCH = 25  # entries per queued job: amortises the queue's own cost per job
+CLAIM = 1000
+
+
+async def relay_once(*, settings: Settings, enqueue: Callable[[list[int]], None]) -> int:
+    """Hand every due entry over in batches; returns how many were handed."""
+    entries = await outbox.claim_due(limit=CLAIM, stale_after_s=settings.outbox_stale_seconds)
+    handed = 0
+    for start in range(0, len(entries), BATCH):
+        ids = [e.id for e in entries[start : start + BATCH]]
+        await outbox.mark_handed(ids)
+        try:
+            enqueue(ids)
+        except Exception as exc:
+            await OutboxEntry.filter(id__in=ids, status="queued").update(status="pending")
+            log.warning("queue unavailable, entries stay pending", extra={"fields": {"error": repr(exc)}})
+            break
+        handed += len(ids)
+    return handed
+
+
+async def schedule_sweep(*, settings: Settings, now: datetime | None = None) -> None:
+    """One SLA sweep per period across every relay: the dedupe key is the period's number."""
+    now = now or clock.now()
+    bucket = int(now.timestamp()) // max(1, settings.sla_sweep_seconds)
+    await outbox.add(task="sla_sweep", args={}, dedupe_key=f"sla_sweep:{bucket}")
