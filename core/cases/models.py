@@ -65,7 +65,14 @@ class Case(Model):
     class Meta:
         table = "case_file"
         # The duplicate lookup: open cases of one subclass in a latitude band (then longitude and time).
-        indexes = (("subclass_id", "is_open", "lat"), ("department_id", "status"), ("is_open", "status"))
+        indexes = (
+            ("subclass_id", "is_open", "lat"),
+            ("department_id", "status"),
+            ("is_open", "status"),
+            # the evaluation's period filters
+            ("registered_at",),
+            ("opened_at",),
+        )
 
 
 class CaseEvent(Model):

@@ -56,4 +56,4 @@ class Report(Model):
     class Meta:
         table = "report"
         unique_together = (("source", "reporter_type", "reporter_id", "idempotency_key"),)
-        indexes = (("reporter_type", "reporter_id"),)
+        indexes = (("reporter_type", "reporter_id"), ("created_at",))

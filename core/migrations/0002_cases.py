@@ -62,7 +62,7 @@ class Migration(migrations.Migration):
                 ('closed_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
                 ('updated_at', fields.DatetimeField(auto_now=True, auto_now_add=False)),
             ],
-            options={'table': 'case_file', 'app': 'tongguan', 'indexes': [Index(fields=['subclass_id', 'is_open', 'lat']), Index(fields=['department_id', 'status']), Index(fields=['is_open', 'status'])], 'pk_attr': 'id'},
+            options={'table': 'case_file', 'app': 'tongguan', 'indexes': [Index(fields=['subclass_id', 'is_open', 'lat']), Index(fields=['department_id', 'status']), Index(fields=['is_open', 'status']), Index(fields=['registered_at']), Index(fields=['opened_at'])], 'pk_attr': 'id'},
             bases=['Model'],
         ),
         ops.CreateModel(
@@ -184,7 +184,7 @@ class Migration(migrations.Migration):
                 ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
                 ('processed_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
             ],
-            options={'table': 'report', 'app': 'tongguan', 'unique_together': (('source', 'reporter_type', 'reporter_id', 'idempotency_key'),), 'indexes': [Index(fields=['reporter_type', 'reporter_id'])], 'pk_attr': 'id'},
+            options={'table': 'report', 'app': 'tongguan', 'unique_together': (('source', 'reporter_type', 'reporter_id', 'idempotency_key'),), 'indexes': [Index(fields=['reporter_type', 'reporter_id']), Index(fields=['created_at'])], 'pk_attr': 'id'},
             bases=['Model'],
         ),
         ops.CreateModel(
