@@ -12,10 +12,21 @@ from zoneinfo import ZoneInfo
 
 CHINA = ZoneInfo("Asia/Shanghai")
 
+# Set only by the demo's simulation, which replays days of a city's work in seconds.
+_simulated: datetime | None = None
+
 
 def now() -> datetime:
-    """The current moment, timezone-aware, in China time."""
+    """The current moment, timezone-aware, in China time (the simulated moment while a simulation runs)."""
+    if _simulated is not None:
+        return _simulated
     return datetime.now(CHINA)
+
+
+def simulate(moment: datetime | None) -> None:
+    """Make `now()` answer `moment` (None: back to the real time). For the demo's simulation only."""
+    global _simulated
+    _simulated = china(moment) if moment is not None else None
 
 
 def china(moment: datetime) -> datetime:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import getpass
+import json
 import resource
 import sys
 import time
@@ -148,6 +149,55 @@ def worker(
 
     console.print(f"tongguan worker: {processes} rq worker(s) and the relay on {_safe_url(settings.redis_url or '')}")
     serve(settings, processes=processes, burst=burst)
+
+
+@app.command()
+def demo(
+    reports: Annotated[int, typer.Option(help="Reports to simulate in all.")] = 400,
+    days: Annotated[int, typer.Option(help="Days to simulate, ending now.")] = 7,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed of the simulation.")] = 1,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object with the figures.")] = False,
+) -> None:
+    """Simulate days of reports, dispatch, fixes, checks and overdue cases, then print the evaluation."""
+    from core.evaluation.service import Period, evaluate
+    from core.regions.models import District
+    from core.seed import seed_city
+    from tongguan.demo import run_demo
+    from tongguan.report_cli import _print_tables
+
+    settings = get_settings()
+    if reports < 1 or days < 1:
+        console.print("[red]error[/red] --reports and --days must be at least 1")
+        raise typer.Exit(code=1)
+    with _progress() as bar:
+        sink = RichProgress(bar)
+
+        async def work() -> tuple[dict, list, Period]:
+            if not await District.exists():
+                await seed_city(scale="small", seed=42, progress=sink)
+            sink.phase(f"simulating {days} days", total=days * 24)
+            task = sink.task
+
+            def advance(hour: int, hours: int) -> None:
+                bar.update(task, completed=min(hour + 1, hours))
+
+            summary = await run_demo(settings=settings, reports=reports, days=days, seed=seed, progress=advance)
+            first, last = summary["period"].split("..")
+            period = Period.parse(f"{first}..{last}")
+            return summary, await evaluate(period=period, by="department"), period
+
+        summary, rows, period = _run(work)
+        sink.finish()
+    if as_json:
+        typer.echo(json.dumps(summary, ensure_ascii=False))
+        return
+    table = Table(title=f"demo: {days} simulated days")
+    table.add_column("what")
+    table.add_column("count", justify="right")
+    for key, value in summary.items():
+        table.add_row(key, f"{value:,}" if isinstance(value, int) else str(value))
+    console.print(table)
+    _print_tables(console, "department", period, rows[:15], None)
 
 
 @app.command()

@@ -369,6 +369,7 @@ class Work:
             responsibility_grid=self.case.responsibility_grid,
             status="open",
         )
+        task.created_at = self.now
         self.new_tasks.append(task)
         self.open_tasks.append(task)
 
@@ -397,6 +398,7 @@ class Work:
             reason=note,
             hours=hours,
             requested_by=f"{actor.kind}:{actor.id}",
+            created_at=self.now,
             using_db=self.conn,
         )
         self.pending_requests.add(kind)

@@ -168,6 +168,7 @@ async def _process(report: Report, conn: BaseDBAsyncClient) -> str:
         status=Status.PENDING_ACCEPT,
         is_open=True,
         number="",
+        opened_at=clock.now(),
     )
     work = await Work.open(case, actor=reporter_actor(report), report=report, conn=conn, auto=subclass.auto_dispatch)
     if department is not None:
@@ -221,6 +222,7 @@ async def _merge(report: Report, case: Case, conn: BaseDBAsyncClient) -> None:
         note=report.text[:500],
         media=list(report.photos),
         detail={"report_id": report.id, "source": report.source},
+        at=clock.now(),
         using_db=conn,
     )
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
+from core import clock
 from core.catalog.models import Subclass
 from core.catalog.service import active_catalog
 from core.errors import ConflictError, NotFoundError, ValidationFailed
@@ -99,6 +100,7 @@ async def submit_report(new: NewReport) -> tuple[Report, bool]:
                 subclass_id=subclass_id,
                 component_code=new.component_code or None,
                 urgency=new.urgency,
+                created_at=clock.now(),
                 using_db=conn,
             )
             await outbox.add(

@@ -188,3 +188,26 @@ def test_worker_with_redis_turns_a_waiting_report_into_a_case_and_exits_in_burst
         entries = db.execute("SELECT status FROM outbox WHERE task = 'process_report'").fetchall()
     assert status == "cased" and case_id is not None
     assert entries == [("done",)]
+
+
+def test_demo_on_an_empty_database_seeds_a_city_and_runs_the_closed_loop(tmp_path):
+    tongguan(tmp_path, "migrate")
+    result = tongguan(tmp_path, "demo", "--reports", "80", "--days", "2", "--json")
+    figures = json.loads(result.stdout)
+    assert figures["reports"] == 80
+    assert figures["accepted_reports"] + figures["refused_reports"] == 80
+    # Every accepted report is part of a case or waits for a person: nothing is dropped.
+    with sqlite3.connect(tmp_path / "tongguan.sqlite3") as db:
+        (unsettled,) = db.execute("SELECT count(*) FROM report WHERE status = 'received'").fetchone()
+        (cases,) = db.execute("SELECT count(*) FROM case_file").fetchone()
+    assert unsettled == 0 and cases == figures["cases"]
+    assert figures["merged_duplicates"] > 0
+    assert figures["closed"] > 0 and figures["dispatched"] >= figures["closed"]
+    assert 0 <= figures["on_time_close_rate"] <= 1
+    assert "simulating 2 days" in result.stderr
+
+
+def test_demo_prints_the_department_evaluation(tmp_path):
+    tongguan(tmp_path, "migrate")
+    result = tongguan(tmp_path, "demo", "--reports", "40", "--days", "1")
+    assert "部门综合评价" in result.stderr and "merged_duplicates" in result.stderr
