@@ -121,14 +121,14 @@ async def distinct_reports(n: int, *, prefix: str) -> list[int]:
     return ids
 
 
-async def wait_until_processed(ids: list[int], *, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
+async def wait_until_processed(ids: list[int], *, within_s: float) -> None:
+    deadline = time.monotonic() + within_s
     while time.monotonic() < deadline:
         if not await Report.filter(id__in=ids, status="received").exists():
             return
         await asyncio.sleep(0.2)
     left = await Report.filter(id__in=ids, status="received").count()
-    raise AssertionError(f"{left} of {len(ids)} reports were still waiting after {timeout} s")
+    raise AssertionError(f"{left} of {len(ids)} reports were still waiting after {within_s} s")
 
 
 async def assert_one_case_per_report(ids: list[int]) -> None:
@@ -151,7 +151,7 @@ async def test_reports_that_arrive_while_redis_is_down_all_become_cases_when_it_
         assert not await OutboxEntry.filter(task="process_report", status="done").exists()
 
         private_redis.start()
-        await wait_until_processed(ids, timeout=60)
+        await wait_until_processed(ids, within_s=60)
     finally:
         stop_worker(worker)
     await assert_one_case_per_report(ids)
@@ -171,7 +171,7 @@ async def test_a_worker_killed_mid_job_has_its_jobs_redone_without_duplicates(ci
         assert done_at_kill < len(ids), "the worker finished before it was killed; kill it sooner"
 
         worker = start_worker(city, redis_url)
-        await wait_until_processed(ids, timeout=90)
+        await wait_until_processed(ids, within_s=90)
     finally:
         stop_worker(worker)
     await assert_one_case_per_report(ids)
