@@ -47,11 +47,9 @@ class EmbeddedRunner:
         """Run everything due now; returns how many entries ran."""
         ran = 0
         while True:
-            entries = await outbox.claim_due(limit=100, stale_after_s=self.settings.outbox_stale_seconds)
-            if not entries:
+            ids = await outbox.claim_for_handing(limit=100, stale_after_s=self.settings.outbox_stale_seconds)
+            if not ids:
                 return ran
-            ids = [e.id for e in entries]
-            await outbox.mark_handed(ids)
             await run_entries(ids)
             ran += len(ids)
 

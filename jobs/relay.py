@@ -13,7 +13,6 @@ from datetime import datetime
 
 from core import clock
 from core.outbox import service as outbox
-from core.outbox.models import OutboxEntry
 from core.settings import Settings
 
 log = logging.getLogger("tongguan.relay")
@@ -23,15 +22,14 @@ CLAIM = 1000
 
 async def relay_once(*, settings: Settings, enqueue: Callable[[list[int]], None]) -> int:
     """Hand every due entry over in batches; returns how many were handed."""
-    entries = await outbox.claim_due(limit=CLAIM, stale_after_s=settings.outbox_stale_seconds)
+    claimed = await outbox.claim_for_handing(limit=CLAIM, stale_after_s=settings.outbox_stale_seconds)
     handed = 0
-    for start in range(0, len(entries), BATCH):
-        ids = [e.id for e in entries[start : start + BATCH]]
-        await outbox.mark_handed(ids)
+    for start in range(0, len(claimed), BATCH):
+        ids = claimed[start : start + BATCH]
         try:
             enqueue(ids)
         except Exception as exc:
-            await OutboxEntry.filter(id__in=ids, status="queued").update(status="pending")
+            await outbox.release(claimed[start:])
             log.warning("queue unavailable, entries stay pending", extra={"fields": {"error": repr(exc)}})
             break
         handed += len(ids)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.expressions import F, Q
+from tortoise.transactions import in_transaction
 
 from core import clock
 from core.outbox.models import OutboxEntry
@@ -28,21 +29,33 @@ async def add(
     await OutboxEntry.bulk_create([entry], ignore_conflicts=True, using_db=conn)
 
 
-async def claim_due(*, limit: int, stale_after_s: float, now: datetime | None = None) -> list[OutboxEntry]:
-    """Entries to hand to the queue: pending and due, or handed over long ago and never finished."""
-    now = now or clock.now()
+async def claim_for_handing(*, limit: int, stale_after_s: float) -> list[int]:
+    """Claim due entries and mark them queued in one transaction.
+
+    On PostgreSQL, rows another relay is claiming at the same moment are skipped (FOR UPDATE SKIP LOCKED), so
+    relays on many machines do not hand the same entry twice.
+    """
+    now = clock.now()
     stale = now - timedelta(seconds=stale_after_s)
-    query = OutboxEntry.filter(
-        Q(status="pending", available_at__lte=now) | Q(status="queued", handed_at__lt=stale)
-    ).order_by("id")
-    return await query.limit(limit)
-
-
-async def mark_handed(ids: list[int], *, now: datetime | None = None) -> None:
-    if ids:
-        await OutboxEntry.filter(id__in=ids, status__in=("pending", "queued")).update(
-            status="queued", handed_at=now or clock.now()
+    async with in_transaction() as conn:
+        query = (
+            OutboxEntry.filter(Q(status="pending", available_at__lte=now) | Q(status="queued", handed_at__lt=stale))
+            .using_db(conn)
+            .order_by("id")
+            .limit(limit)
         )
+        if conn.capabilities.dialect == "postgres":
+            query = query.select_for_update(skip_locked=True)
+        ids = [entry.id for entry in await query]
+        if ids:
+            await OutboxEntry.filter(id__in=ids).using_db(conn).update(status="queued", handed_at=now)
+    return ids
+
+
+async def release(ids: list[int]) -> None:
+    """Put claimed entries back to pending (the queue could not take them)."""
+    if ids:
+        await OutboxEntry.filter(id__in=ids, status="queued").update(status="pending")
 
 
 async def start(entry_id: int) -> OutboxEntry | None:
