@@ -20,6 +20,7 @@ from tortoise.transactions import in_transaction
 
 from core import clock
 from core.accounts.models import StaffAccount
+from core.calendar.workdays import WorkingCalendar
 from core.cases import sla, workflow
 from core.cases.models import Case, CaseCounter, CaseEvent, CaseRequest, CaseTask
 from core.cases.workflow import Actor, CaseFacts, InvalidTransition, Status
@@ -162,7 +163,11 @@ class Work:
         await self._effects(action, actor, note, detail)
         c.status = target
         c.is_open = target not in workflow.TERMINAL
+        seq = c.stage_seq
         await self._clock(action, previous)
+        if c.stage_seq != seq and c.stage_deadline is not None:
+            # A new stage's clock started: its deadline is part of the timeline (per-stage deadlines).
+            detail.update(stage=c.stage, stage_deadline=c.stage_deadline.isoformat())
         self.events.append(
             CaseEvent(
                 case_id=c.id,
@@ -277,14 +282,14 @@ class Work:
                 request = await self._decide_request("extension", actor, note, "approved")
                 c.extensions += 1
                 calendar = await sla.limits.calendar()
-                sla.resume(c, now=now, calendar=calendar)
+                self._resume_unless_waiting(calendar)
                 sla.extend(
                     c, amount=request.hours or 0, now=now, calendar=calendar, warn_fraction=settings.sla_warn_fraction
                 )
                 detail["amount"], detail["deadline"] = request.hours, c.stage_deadline and c.stage_deadline.isoformat()
             case "refuse_extension":
                 await self._decide_request("extension", actor, note, "refused")
-                sla.resume(c, now=now, calendar=await sla.limits.calendar())
+                self._resume_unless_waiting(await sla.limits.calendar())
             case "request_suspension":
                 await self._new_request("suspension", actor, note)
                 sla.pause(c, now=now)
@@ -293,7 +298,7 @@ class Work:
                 c.suspended_from = c.status
             case "refuse_suspension":
                 await self._decide_request("suspension", actor, note, "refused")
-                sla.resume(c, now=now, calendar=await sla.limits.calendar())
+                self._resume_unless_waiting(await sla.limits.calendar())
             case "resume":
                 c.suspended_from = None
                 sla.resume(c, now=now, calendar=await sla.limits.calendar())
@@ -316,6 +321,11 @@ class Work:
             case "reopen":
                 c.closed_at = None
                 c.rework_count += 1
+
+    def _resume_unless_waiting(self, calendar: WorkingCalendar) -> None:
+        """Restart the clock after a decision, unless another request still waits (it keeps the clock stopped)."""
+        if not self.pending_requests:
+            sla.resume(self.case, now=self.now, calendar=calendar)
 
     async def _clock(self, action: str, previous: str) -> None:
         """Start the next stage's clock when the stage changes; suspension keeps the paused clock as it is."""

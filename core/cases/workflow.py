@@ -285,7 +285,7 @@ def _check_conditions(action: str, facts: CaseFacts, actor: Actor, detail: dict)
                 raise InvalidTransition(
                     "unknown_supervision_type", f"supervision type must be one of {SUPERVISION_TYPES}"
                 )
-            if kind == "leader" and actor.kind == "staff" and not any(g.role == "duty_chief" for g in actor.grants):
+            if kind == "leader" and actor.kind == "staff" and not _is_duty_chief_here(facts, actor):
                 raise PermissionDenied("role_not_allowed", "leader supervision (领导督办) needs a duty chief")
         case "reopen":
             if actor.kind == "citizen" and (facts.closed_days_ago is None or facts.closed_days_ago > REOPEN_DAYS):
@@ -296,5 +296,13 @@ def _check_conditions(action: str, facts: CaseFacts, actor: Actor, detail: dict)
 
 def _check_approver(facts: CaseFacts, actor: Actor) -> None:
     """The first extension is the dispatcher's to approve; any later one needs the duty chief."""
-    if facts.extensions >= 1 and actor.kind == "staff" and not any(g.role == "duty_chief" for g in actor.grants):
+    if facts.extensions >= 1 and actor.kind == "staff" and not _is_duty_chief_here(facts, actor):
         raise PermissionDenied("duty_chief_required", "a second extension needs the duty chief's approval")
+
+
+def _is_duty_chief_here(facts: CaseFacts, actor: Actor) -> bool:
+    """A duty-chief grant that covers this case's place (a chief of another district is not one here)."""
+    return any(
+        g.role == "duty_chief" and covers(g.area_code, district=facts.district, street=facts.street)
+        for g in actor.grants
+    )
