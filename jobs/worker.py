@@ -43,7 +43,7 @@ def run_outbox_batch(ids: list[int]) -> dict[str, int]:
 def _work(settings: Settings, burst: bool) -> None:
     from rq import SimpleWorker
 
-    from tongguan.logs import configure_logging
+    from core.logs import configure_logging
 
     configure_logging(level=settings.log_level, json_lines=settings.log_json)
     connection = connect(settings.redis_url or "")

@@ -15,11 +15,11 @@ from console.api import router as staff_router
 from console.auth import router as auth_router
 from console.views import router as console_router
 from core.db import close_db, init_db
+from core.logs import configure_logging
 from core.settings import Settings, get_settings
 from field_app_api.views import router as field_router
 from jobs.embedded import EmbeddedRunner
 from miniapp_api.views import router as miniapp_router
-from tongguan.logs import configure_logging
 from tongguan.middleware import BodyLimit, RequestContext
 from tongguan.problems import install_problem_handlers, problem
 

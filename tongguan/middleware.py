@@ -8,7 +8,7 @@ import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from tongguan.logs import request_id_var
+from core.logs import request_id_var
 from tongguan.problems import problem
 
 log = logging.getLogger("tongguan.access")

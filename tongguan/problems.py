@@ -10,8 +10,8 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from core.errors import TongguanError
+from core.logs import request_id_var
 from core.messages import error_title
-from tongguan.logs import request_id_var
 
 log = logging.getLogger("tongguan.api")
 HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large", 503: "unavailable"}

@@ -9,9 +9,9 @@ import pytest
 from fastapi import APIRouter
 
 from core.errors import ValidationFailed
+from core.logs import JsonFormatter
 from core.settings import Settings
 from tongguan.app import create_app
-from tongguan.logs import JsonFormatter
 
 
 def make_app(url: str, **overrides):

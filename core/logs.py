@@ -1,4 +1,4 @@
-"""JSON log lines with the request id of the request being served."""
+"""JSON log lines with the request id of the request being served; used by the API and the workers alike."""
 
 from __future__ import annotations
 
