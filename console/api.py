@@ -151,30 +151,8 @@ async def case_detail(number: str, actor: CurrentActor) -> CaseDetail:
             )
             for e in events
         ],
-        tasks=[
-            TaskOut(
-                kind=t.kind,
-                round=t.round,
-                inspector_id=t.inspector_id,
-                status=t.status,
-                due_at=t.due_at,
-                result=t.result,
-                on_time=t.on_time,
-            )
-            for t in tasks
-        ],
-        requests=[
-            RequestOut(
-                kind=r.kind,
-                status=r.status,
-                reason=r.reason,
-                hours=r.hours,
-                requested_by=r.requested_by,
-                decided_by=r.decided_by,
-                created_at=r.created_at,
-            )
-            for r in requests
-        ],
+        tasks=[TaskOut.model_validate(t) for t in tasks],
+        requests=[RequestOut.model_validate(r) for r in requests],
         allowed_actions=workflow.allowed_actions(facts=facts, actor=actor),
     )
 

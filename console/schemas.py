@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class ActionIn(BaseModel):
@@ -55,6 +55,8 @@ class EventOut(BaseModel):
 
 
 class TaskOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     kind: str
     round: int
     inspector_id: int | None
@@ -65,6 +67,8 @@ class TaskOut(BaseModel):
 
 
 class RequestOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     kind: str
     status: str
     reason: str
