@@ -112,8 +112,6 @@ async def list_cases(
         limit=limit,
         offset=offset,
     )
-    for case in items:
-        await case.fetch_related("subclass")
     return CasePage(total=total, items=[_summary(c) for c in items])
 
 

@@ -582,7 +582,7 @@ async def list_cases(
         query = query.filter(opened_at__lt=until)
     query = query.distinct()
     total = await query.count()
-    items = await query.order_by("-id").offset(offset).limit(limit)
+    items = await query.order_by("-id").offset(offset).limit(limit).select_related("subclass")
     return total, items
 
 
