@@ -8,7 +8,7 @@ import logging
 
 from core.outbox import service as outbox
 from core.settings import Settings
-from jobs.relay import schedule_sweep
+from jobs.relay import SweepSchedule
 from jobs.runner import run_entries
 
 log = logging.getLogger("tongguan.jobs")
@@ -54,9 +54,10 @@ class EmbeddedRunner:
             ran += len(ids)
 
     async def _loop(self) -> None:
+        sweeps = SweepSchedule(self.settings)
         while True:
             try:
-                await schedule_sweep(settings=self.settings)
+                await sweeps.tick()
                 await self.run_pending()
             except asyncio.CancelledError:
                 raise

@@ -36,8 +36,18 @@ async def relay_once(*, settings: Settings, enqueue: Callable[[list[int]], None]
     return handed
 
 
-async def schedule_sweep(*, settings: Settings, now: datetime | None = None) -> None:
-    """One SLA sweep per period across every relay: the dedupe key is the period's number."""
-    now = now or clock.now()
-    bucket = int(now.timestamp()) // max(1, settings.sla_sweep_seconds)
-    await outbox.add(task="sla_sweep", args={}, dedupe_key=f"sla_sweep:{bucket}")
+class SweepSchedule:
+    """One SLA sweep per period across every relay: the outbox dedupe key is the period's number.
+
+    Each relay writes the period's entry once, when the period begins, not on every round.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.period_s = max(1, settings.sla_sweep_seconds)
+        self.last: int | None = None
+
+    async def tick(self, *, now: datetime | None = None) -> None:
+        bucket = int((now or clock.now()).timestamp()) // self.period_s
+        if bucket != self.last:
+            await outbox.add(task="sla_sweep", args={}, dedupe_key=f"sla_sweep:{bucket}")
+            self.last = bucket

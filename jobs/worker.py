@@ -17,7 +17,7 @@ from typing import Any
 from core.db import close_db, init_db
 from core.settings import Settings, get_settings
 from jobs.queue import connect, enqueue_batch, outbox_queue
-from jobs.relay import relay_once, schedule_sweep
+from jobs.relay import SweepSchedule, relay_once
 from jobs.runner import run_entries
 
 log = logging.getLogger("tongguan.worker")
@@ -59,10 +59,11 @@ async def relay_forever(settings: Settings, *, stop: asyncio.Event) -> None:
     """Hand due entries to the queue until stopped; keep going through database or Redis outages."""
     queue = outbox_queue(connect(settings.redis_url or ""))
     await init_db(settings)
+    sweeps = SweepSchedule(settings)
     try:
         while not stop.is_set():
             try:
-                await schedule_sweep(settings=settings)
+                await sweeps.tick()
                 handed = await relay_once(settings=settings, enqueue=lambda ids: enqueue_batch(queue, ids))
             except Exception:
                 log.exception("relay round failed; retrying")
