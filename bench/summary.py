@@ -32,6 +32,16 @@ LINES: list[tuple[str, str, str, str, str, str, Any]] = [
     ("import_components", "postgres_2580000", "peak_rss_mib", "import 2.58M: peak RSS", "{:,.0f} MiB", "", None),
     ("import_components", "postgres_500000", "peak_rss_mib", "import 500k: peak RSS", "{:,.0f} MiB", "", None),
     ("import_components", "postgres_100000", "peak_rss_mib", "import 100k: peak RSS", "{:,.0f} MiB", "", None),
+    ("pipeline", "throughput_1", "per_s", "pipeline, 1 worker process: reports/s", "{:,.1f}/s", "≥ 200/s", 200),
+    ("pipeline", "throughput_1", "steady_per_s", "pipeline, 1 worker process: steady", "{:,.1f}/s", "", None),
+    ("pipeline", "throughput_2", "per_s", "pipeline, 2 worker processes: reports/s", "{:,.1f}/s", "≥ 200/s", 200),
+    ("pipeline", "throughput_2", "steady_per_s", "pipeline, 2 worker processes: steady", "{:,.1f}/s", "", None),
+    ("pipeline", "profile", "ms_per_report", "pipeline job in-process: wall per report", "{:,.2f} ms", "", None),
+    ("pipeline", "intake", "p50_ms", "POST /staff/v1/reports under load: p50", "{:,.1f} ms", "", None),
+    ("pipeline", "intake", "p99_ms", "POST /staff/v1/reports under load: p99", "{:,.1f} ms", "", None),
+    ("pipeline", "intake", "per_s", "POST /staff/v1/reports: requests/s", "{:,.0f}/s", "", None),
+    ("pipeline", "duplicates", "mean_ms", "find_duplicate among open cases: mean", "{:,.2f} ms", "", None),
+    ("pipeline", "duplicates", "p99_ms", "find_duplicate among open cases: p99", "{:,.2f} ms", "", None),
 ]  # fmt: skip
 
 
