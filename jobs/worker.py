@@ -9,7 +9,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import os
 import signal
+import threading
 import time
 from collections.abc import Coroutine
 from typing import Any
@@ -40,11 +42,19 @@ def run_outbox_batch(ids: list[int]) -> dict[str, int]:
     return _run(run_entries(list(ids)))
 
 
+def _exit_when_orphaned(parent: int) -> None:
+    """A worker whose supervisor died (SIGKILL, OOM) must not linger: the next supervisor starts its own."""
+    while os.getppid() == parent:
+        time.sleep(1)
+    os._exit(1)
+
+
 def _work(settings: Settings, burst: bool) -> None:
     from rq import SimpleWorker
 
     from core.logs import configure_logging
 
+    threading.Thread(target=_exit_when_orphaned, args=(os.getppid(),), daemon=True).start()
     configure_logging(level=settings.log_level, json_lines=settings.log_json)
     connection = connect(settings.redis_url or "")
     try:

@@ -95,6 +95,7 @@ class Work:
     events: list[CaseEvent] = field(default_factory=list)
     new_tasks: list[CaseTask] = field(default_factory=list)
     touched_tasks: list[CaseTask] = field(default_factory=list)
+    is_new: bool = False  # not inserted yet: events and tasks get the case id when it is
 
     @classmethod
     async def load(cls, *, case_id: int, conn: BaseDBAsyncClient, lock: bool = True) -> Work:
@@ -124,6 +125,11 @@ class Work:
             open_tasks=list(tasks),
             reporter_ids={str(r) for r in reporters},
         )
+
+    @property
+    def _case_id(self) -> int:
+        # 0 stands in until a new case is inserted; `save` sets the real id before anything is written.
+        return self.case.id or 0
 
     def facts(self) -> CaseFacts:
         c = self.case
@@ -170,7 +176,7 @@ class Work:
             detail.update(stage=c.stage, stage_deadline=c.stage_deadline.isoformat())
         self.events.append(
             CaseEvent(
-                case_id=c.id,
+                case_id=self._case_id,
                 action=action,
                 from_status=previous,
                 to_status=target,
@@ -187,11 +193,12 @@ class Work:
 
     @classmethod
     async def open(cls, case: Case, *, actor: Actor, report: Report, conn: BaseDBAsyncClient, auto: bool) -> Work:
-        """Number and store a new case, with its first timeline event (上报) and its first stage's clock."""
-        now = clock.now()
-        case.number = await next_number(conn=conn, now=now)
-        await case.save(using_db=conn)
-        work = cls(case=case, conn=conn, now=now, subclass_auto=auto)
+        """A new case with its first timeline event (上报) and its first stage's clock, written by `save`.
+
+        The automatic steps that follow change it in memory, so the case is inserted once, in its final state,
+        and numbered only then: the day's number row stays locked for the end of the transaction only.
+        """
+        work = cls(case=case, conn=conn, now=clock.now(), subclass_auto=auto, is_new=True)
         await work._opened(actor, report)
         return work
 
@@ -199,7 +206,7 @@ class Work:
         c = self.case
         self.events.append(
             CaseEvent(
-                case_id=c.id,
+                case_id=self._case_id,
                 action="report",
                 from_status=None,
                 to_status=c.status,
@@ -372,7 +379,7 @@ class Work:
     async def _new_task(self, kind: str, *, round_: int = 1) -> None:
         inspector_id = await inspectors.for_grid(self.case.responsibility_grid)
         task = CaseTask(
-            case_id=self.case.id,
+            case_id=self._case_id,
             kind=kind,
             round=round_,
             inspector_id=inspector_id,
@@ -437,7 +444,14 @@ class Work:
 
     async def save(self) -> None:
         """Write the case, its new events and its tasks."""
-        await self.case.save(using_db=self.conn)
+        if self.is_new:
+            self.case.number = await next_number(conn=self.conn, now=self.now)
+            await self.case.save(using_db=self.conn)
+            self.is_new = False
+            for row in (*self.events, *self.new_tasks):
+                row.case_id = self.case.id
+        else:
+            await self.case.save(using_db=self.conn)
         if self.events:
             await CaseEvent.bulk_create(self.events, using_db=self.conn)
         for task in self.new_tasks:

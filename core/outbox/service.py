@@ -58,18 +58,19 @@ async def release(ids: list[int]) -> None:
         await OutboxEntry.filter(id__in=ids, status="queued").update(status="pending")
 
 
-async def start(entry_id: int) -> OutboxEntry | None:
-    """Count an attempt; None when the entry is finished already (a second delivery of the same job)."""
-    entry = await OutboxEntry.get_or_none(id=entry_id)
-    if entry is None or entry.status in ("done", "dead"):
-        return None
-    await OutboxEntry.filter(id=entry_id).update(attempts=F("attempts") + 1)
-    entry.attempts += 1
-    return entry
+async def start_many(ids: list[int]) -> list[OutboxEntry]:
+    """Count an attempt for each unfinished entry; finished ones (a second delivery of the same job) are left out."""
+    entries = await OutboxEntry.filter(id__in=ids).exclude(status__in=("done", "dead")).order_by("id")
+    if entries:
+        await OutboxEntry.filter(id__in=[e.id for e in entries]).update(attempts=F("attempts") + 1)
+    for entry in entries:
+        entry.attempts += 1
+    return entries
 
 
-async def finish(entry_id: int) -> None:
-    await OutboxEntry.filter(id=entry_id).update(status="done", finished_at=clock.now(), last_error="")
+async def finish_many(ids: list[int]) -> None:
+    if ids:
+        await OutboxEntry.filter(id__in=ids).update(status="done", finished_at=clock.now(), last_error="")
 
 
 async def fail(entry: OutboxEntry, *, error: str, max_attempts: int) -> str:
@@ -80,11 +81,3 @@ async def fail(entry: OutboxEntry, *, error: str, max_attempts: int) -> str:
         status, available_at = "pending", clock.now() + timedelta(seconds=min(600, 2**entry.attempts))
     await OutboxEntry.filter(id=entry.id).update(status=status, available_at=available_at, last_error=error[:2000])
     return status
-
-
-async def counts() -> dict[str, int]:
-    """Entries per status, for health checks and the demo summary."""
-    result: dict[str, int] = {}
-    for status in ("pending", "queued", "done", "dead"):
-        result[status] = await OutboxEntry.filter(status=status).count()
-    return result

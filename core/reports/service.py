@@ -6,6 +6,7 @@ import hashlib
 import json
 import math
 import re
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -15,6 +16,7 @@ from tortoise.transactions import in_transaction
 from core import clock
 from core.catalog.models import Subclass
 from core.catalog.service import active_catalog
+from core.db import on_open
 from core.errors import ConflictError, NotFoundError, ValidationFailed
 from core.geo.datum import Datum
 from core.geo.service import get_spatial_index
@@ -30,6 +32,7 @@ _COMPONENT_CODE = re.compile(r"\d{16}")
 _SUBCLASS_REF = re.compile(r"(component|event):(\d{4})")
 _MEDIA_ID = re.compile(r"[A-Za-z0-9_-]{1,80}")
 PROCESS_TASK = "process_report"
+SUBCLASS_CACHE_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -169,11 +172,32 @@ async def _subclass_id(ref: str) -> int:
     match = _SUBCLASS_REF.fullmatch(ref)
     if match is None:
         raise ValidationFailed("unknown_subclass", "subclass is written kind:code, e.g. event:0102")
-    catalog = await active_catalog()
-    found = await Subclass.filter(catalog=catalog, kind=match[1], code=match[2]).first()
-    if found is None:
-        raise NotFoundError("unknown_subclass", f"there is no subclass {ref} in catalog {catalog.version}")
-    return found.id
+    ids = await _subclass_ids.get()
+    if ref not in ids:
+        raise NotFoundError("unknown_subclass", f"there is no subclass {ref} in the active catalog")
+    return ids[ref]
+
+
+class _SubclassIds:
+    """ "kind:code" → id in the active catalog, re-read every minute (every report asks; activation is rare)."""
+
+    def __init__(self) -> None:
+        self._read_at = -math.inf
+        self._ids: dict[str, int] = {}
+
+    async def get(self) -> dict[str, int]:
+        if time.monotonic() - self._read_at > SUBCLASS_CACHE_S:
+            catalog = await active_catalog()
+            rows = await Subclass.filter(catalog=catalog).values_list("kind", "code", "id")
+            self._ids, self._read_at = {f"{kind}:{code}": id_ for kind, code, id_ in rows}, time.monotonic()
+        return self._ids
+
+    def forget(self) -> None:
+        self._read_at = -math.inf
+
+
+_subclass_ids = _SubclassIds()
+on_open(_subclass_ids.forget)
 
 
 async def classify_queued_report(*, report_id: int, subclass: str, actor_id: str) -> Report:
