@@ -534,21 +534,21 @@ async def _entry_ids() -> list[int]:
 
 
 # Wall time inside the job, per step: (label, owner, attribute). Module functions are looked up at call time by
-# their callers (jobs.runner calls outbox.start, flows calls find_duplicate / route), so wrapping the attribute
+# their callers (jobs.runner calls outbox.start_many, flows calls find_duplicate / route), so wrapping the attribute
 # times every call; Work's methods are wrapped on the class.
 PHASES = (
-    ("outbox.start: read the entry, count the attempt (autocommit)", "core.outbox.service", "start"),
+    ("outbox.start_many: read the batch, count the attempts (autocommit)", "core.outbox.service", "start_many"),
     ("flows.process_report: one transaction, in all", "", "process_report"),
     ("flows.find_duplicate (SELECT case_file)", "core.reports.flows", "find_duplicate"),
     ("org.route (SELECT routing_rule)", "core.reports.flows", "route"),
-    ("Work.open: number (upsert case_counter), INSERT case_file", "core.cases.service:Work", "open"),
+    ("Work.open: first event and clock, in memory", "core.cases.service:Work", "open"),
     (
         "Work.advance_automatically: accept, register, dispatch + SLA",
         "core.cases.service:Work",
         "advance_automatically",
     ),
-    ("Work.save: UPDATE case_file, INSERT case_event", "core.cases.service:Work", "save"),
-    ("outbox.finish: mark done (autocommit)", "core.outbox.service", "finish"),
+    ("Work.save: number (upsert case_counter), INSERT case_file, INSERT case_event", "core.cases.service:Work", "save"),
+    ("outbox.finish_many: mark the batch done (autocommit)", "core.outbox.service", "finish_many"),
 )
 INSIDE_PROCESS = ("find_duplicate", "route", "open", "advance_automatically", "save")
 
@@ -714,7 +714,7 @@ def profile_case(template: str, city: City, *, n: int, top: int = 25) -> dict[st
             rest = phases["process_report"] - inner
             label = "  rest: BEGIN, SELECT report FOR UPDATE, advisory lock, locate, UPDATE report, COMMIT"
             rows.append((label, f"{rest * ms:.2f} ms", f"{rest / wall:.0%}", None))
-    outside = wall - phases["start"] - phases["finish"] - phases["process_report"]
+    outside = wall - phases["start_many"] - phases["finish_many"] - phases["process_report"]
     rows.append(("run_entries loop, logging", f"{outside * ms:.2f} ms", f"{outside / wall:.0%}", None))
     lock = phases["counter_lock"]
     rows.append(("case_counter row locked: numbering → COMMIT (serialises workers)", f"{lock * ms:.2f} ms", "", None))
