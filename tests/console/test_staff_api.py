@@ -7,6 +7,7 @@ import pytest
 
 from core.accounts.models import StaffAccount
 from core.regions.models import UnitGrid
+from core.reports.models import Report
 from core.seed import DEMO_PASSWORD
 from core.settings import Settings
 from tests.factories import interior_point
@@ -170,3 +171,43 @@ async def test_the_queues_count_what_waits(api):
 async def test_the_staff_api_needs_a_signed_in_user(api):
     response = await api.get("/staff/v1/queues")
     assert response.status_code == 401 and response.json()["code"] == "not_authenticated"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "status", "code"),
+    [
+        ({"datum": "mars"}, 422, "unknown_datum"),
+        ({"lon": 116.39, "lat": 39.9}, 422, "outside_city"),
+        ({"subclass": "event:9999"}, 404, "unknown_subclass"),
+        ({"urgency": "yesterday"}, 422, "unknown_urgency"),
+    ],
+)
+async def test_a_bad_hotline_report_gets_a_problem_in_chinese_and_stores_nothing(api, overrides, status, code):
+    desk = await bearer(api, "dispatcher")
+    grid = (await UnitGrid.all().order_by("code").first()).code
+    lon, lat = await interior_point(grid)
+    body = {"text": "路口有暴露垃圾", "lon": lon, "lat": lat, "subclass": "event:0102", **overrides}
+    response = await api.post("/staff/v1/reports", json=body, headers=desk)
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["code"] == code and response.json()["title"]
+    assert await Report.all().count() == 0
+
+
+async def test_a_replayed_key_returns_the_first_report_and_other_content_is_a_conflict(api):
+    desk = await bearer(api, "dispatcher")
+    first = await hotline_report(api, desk, idempotency_key="call-20261130-0001")
+    again = await hotline_report(api, desk, idempotency_key="call-20261130-0001")
+    assert again["report_id"] == first["report_id"] and again["created"] is False
+    grid = (await UnitGrid.all().order_by("code").first()).code
+    lon, lat = await interior_point(grid)
+    body = {"text": "另一个问题", "lon": lon, "lat": lat, "idempotency_key": "call-20261130-0001"}
+    response = await api.post("/staff/v1/reports", json=body, headers=desk)
+    assert response.status_code == 409 and response.json()["code"] == "idempotency_key_reused"
+    assert await Report.all().count() == 1
+
+
+async def test_a_crew_cannot_enter_hotline_reports(api):
+    crew = await bearer(api, (await StaffAccount.filter(username__startswith="handler-").first()).username)
+    response = await api.post("/staff/v1/reports", json={"text": "x", "lon": 123.4, "lat": 41.8}, headers=crew)
+    assert response.status_code == 403 and response.json()["code"] == "role_not_allowed"
