@@ -27,8 +27,10 @@ from tongguan.report_cli import report_app
 app = typer.Typer(help="tongguan: citizen and field services of a city's 运管服 platform.", no_args_is_help=True)
 import_app = typer.Typer(help="Import reference data from files.", no_args_is_help=True)
 users_app = typer.Typer(help="Staff accounts.", no_args_is_help=True)
+jobs_app = typer.Typer(help="The outbox of background jobs: backlog, failures, retries.", no_args_is_help=True)
 app.add_typer(import_app, name="import")
 app.add_typer(users_app, name="users")
+app.add_typer(jobs_app, name="jobs")
 app.add_typer(report_app, name="report")
 console = Console(stderr=True)
 
@@ -301,6 +303,43 @@ def export(
         task = bar.add_task(f"exporting {what}", total=None)
         count = _run(lambda: exporters[what](path=file, progress=lambda n: bar.advance(task, n)))
     console.print(f"[green]exported[/green] {count:,} {what} to {file}")
+
+
+@jobs_app.command("status")
+def jobs_status() -> None:
+    """Jobs per status, and the ones that failed too often (dead) with their last error."""
+    from core.outbox import service as outbox
+
+    async def work() -> tuple[dict[str, int], list]:
+        return await outbox.backlog(), await outbox.dead_entries()
+
+    counts, dead = _run(work)
+    table = Table(title="background jobs (outbox)")
+    table.add_column("status")
+    table.add_column("entries", justify="right")
+    for status, n in counts.items():
+        table.add_row(status, f"{n:,}")
+    console.print(table)
+    if dead:
+        failed = Table(title="dead entries (retry with `tongguan jobs retry`)")
+        for column in ("id", "task", "args", "attempts", "last error"):
+            failed.add_column(column)
+        for entry in dead:
+            failed.add_row(
+                str(entry.id), entry.task, json.dumps(entry.args), str(entry.attempts), entry.last_error[:120]
+            )
+        console.print(failed)
+
+
+@jobs_app.command("retry")
+def jobs_retry(
+    ids: Annotated[list[int] | None, typer.Argument(help="Entry ids; none: every dead entry.")] = None,
+) -> None:
+    """Put dead entries back in the queue (after the cause was fixed)."""
+    from core.outbox import service as outbox
+
+    n = _run(lambda: outbox.retry_dead(ids=ids or None))
+    console.print(f"{n:,} dead entries will run again")
 
 
 @users_app.command("add")

@@ -81,3 +81,21 @@ async def fail(entry: OutboxEntry, *, error: str, max_attempts: int) -> str:
         status, available_at = "pending", clock.now() + timedelta(seconds=min(600, 2**entry.attempts))
     await OutboxEntry.filter(id=entry.id).update(status=status, available_at=available_at, last_error=error[:2000])
     return status
+
+
+async def backlog() -> dict[str, int]:
+    """Entries per status (done ones only counted), for operators."""
+    return {status: await OutboxEntry.filter(status=status).count() for status in ("pending", "queued", "done", "dead")}
+
+
+async def dead_entries(*, limit: int = 50) -> list[OutboxEntry]:
+    """Entries that failed too often: they wait for an operator to look and retry."""
+    return await OutboxEntry.filter(status="dead").order_by("-id").limit(limit)
+
+
+async def retry_dead(*, ids: list[int] | None = None) -> int:
+    """Give dead entries (all, or the listed ones) a fresh start; returns how many."""
+    query = OutboxEntry.filter(status="dead")
+    if ids is not None:
+        query = query.filter(id__in=ids)
+    return await query.update(status="pending", attempts=0, available_at=clock.now())

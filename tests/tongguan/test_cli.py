@@ -211,3 +211,20 @@ def test_demo_prints_the_department_evaluation(tmp_path):
     tongguan(tmp_path, "migrate")
     result = tongguan(tmp_path, "demo", "--reports", "40", "--days", "1")
     assert "部门综合评价" in result.stderr and "merged_duplicates" in result.stderr
+
+
+def test_jobs_status_shows_dead_entries_and_retry_puts_them_back(tmp_path):
+    tongguan(tmp_path, "migrate")
+    with sqlite3.connect(tmp_path / "tongguan.sqlite3") as db:
+        db.execute(
+            "INSERT INTO outbox (task, args, dedupe_key, status, attempts, available_at, last_error, created_at) "
+            "VALUES ('process_report', '{\"report_id\": 9}', 'process_report:9', 'dead', 8, "
+            "'2026-11-30 09:00:00+08:00', 'OperationalError: database is locked', '2026-11-30 09:00:00+08:00')"
+        )
+    status = tongguan(tmp_path, "jobs", "status")
+    assert "dead" in status.stderr and "database is locked" in status.stderr
+
+    retried = tongguan(tmp_path, "jobs", "retry")
+    assert "1 dead entries will run again" in retried.stderr
+    with sqlite3.connect(tmp_path / "tongguan.sqlite3") as db:
+        assert db.execute("SELECT status, attempts FROM outbox").fetchall() == [("pending", 0)]
