@@ -37,6 +37,25 @@ SATISFACTION = ("satisfied", "basic", "unsatisfied")  # 满意, 基本满意, �
 VERIFY_RESULTS = ("confirmed", "not_found")
 MAX_EXTENSION = {"working_hour": 80.0, "working_day": 10.0, "natural_hour": 240.0}
 INSPECTOR_CACHE_S = 60.0
+# Actions that leave the running clock alone: requests and their decisions pause and resume it (a suspension keeps
+# it paused), supervision, reminders and ratings do not touch it.
+KEEPS_CLOCK = frozenset(
+    {
+        "request_extension",
+        "approve_extension",
+        "refuse_extension",
+        "request_suspension",
+        "approve_suspension",
+        "refuse_suspension",
+        "resume",
+        "supervise",
+        "remind",
+        "escalate",
+        "rate",
+    }
+)
+# Actions that give the department the full time again although the stage stays the same.
+RESTARTS_CLOCK = frozenset({"redispatch", "check_fail", "rework", "reopen"})
 
 
 def china_day(moment: datetime) -> str:
@@ -337,13 +356,10 @@ class Work:
     async def _clock(self, action: str, previous: str) -> None:
         """Start the next stage's clock when the stage changes; suspension keeps the paused clock as it is."""
         c = self.case
-        if action in ("approve_suspension", "resume", "request_extension", "approve_extension", "refuse_extension"):
-            return
-        if action in ("request_suspension", "refuse_suspension", "supervise", "remind", "escalate", "rate"):
+        if action in KEEPS_CLOCK:
             return
         stage = sla.stage_of(c.status, verification_open=self._open_task("verify") is not None)
-        restart = action in ("redispatch", "check_fail", "rework", "reopen")
-        if stage == c.stage and c.status == previous and not restart:
+        if stage == c.stage and c.status == previous and action not in RESTARTS_CLOCK:
             return
         if stage == c.stage and stage == "dispose" and action == "start":
             return  # accepting the work does not restart the disposal clock
