@@ -112,3 +112,20 @@ async def test_bad_input_is_refused_and_nothing_is_stored(city, overrides, code)
         await submit_report(await citizen_report(await a_grid(), **overrides))
     assert refused.value.code == code
     assert await Report.all().count() == 0
+
+
+async def test_a_report_that_routes_nowhere_waits_for_a_dispatcher_with_the_reason(city):
+    from core.catalog.models import Subclass
+    from core.org.models import Department, RoutingRule
+
+    grid = await a_grid()
+    garbage = await Subclass.get(kind="event", code="0102")
+    await RoutingRule.filter(subclass=garbage).delete()
+    await Department.filter(district_id=grid[:6], is_fallback=True).update(is_fallback=False)
+    report, _ = await submit_report(await citizen_report(grid, source="field_app", reporter_type="staff"))
+
+    assert await process_report(report_id=report.id) == "cased"
+    case = await Case.get(id=(await Report.get(id=report.id)).case_id)
+    # Even an auto-dispatched subclass stops at 待受理 when nobody is responsible: a person must choose.
+    assert case.status == "pending_accept" and case.department_id is None
+    assert case.routing_reason.startswith("no_route")
