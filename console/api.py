@@ -13,6 +13,7 @@ from console.schemas import (
     ActionIn,
     CaseDetail,
     CasePage,
+    CaseReportOut,
     CaseSummary,
     ClassifyIn,
     EventOut,
@@ -122,6 +123,7 @@ async def case_detail(number: str, actor: CurrentActor) -> CaseDetail:
     events = await cases.timeline(case_id=case.id)
     tasks = await CaseTask.filter(case_id=case.id).order_by("id")
     requests = await CaseRequest.filter(case_id=case.id).order_by("id")
+    reports_of_case = await Report.filter(case_id=case.id).order_by("id")
     facts = await cases.facts_for(case)
     return CaseDetail(
         **_summary_fields(case),
@@ -149,6 +151,7 @@ async def case_detail(number: str, actor: CurrentActor) -> CaseDetail:
             )
             for e in events
         ],
+        reports=[CaseReportOut.model_validate(r) for r in reports_of_case],
         tasks=[TaskOut.model_validate(t) for t in tasks],
         requests=[RequestOut.model_validate(r) for r in requests],
         allowed_actions=workflow.allowed_actions(facts=facts, actor=actor),

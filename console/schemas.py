@@ -78,6 +78,23 @@ class RequestOut(BaseModel):
     created_at: datetime
 
 
+class CaseReportOut(BaseModel):
+    """One report that is part of the case (the first, and every one merged into it since)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    source: str
+    reporter_type: str
+    anonymous: bool
+    text: str
+    address: str
+    photos: list[str]
+    classify_rule: str
+    classify_confidence: float | None
+    created_at: datetime
+
+
 class CaseDetail(CaseSummary):
     description: str
     routing_kind: str
@@ -89,6 +106,7 @@ class CaseDetail(CaseSummary):
     extensions: int
     satisfaction: str | None
     timeline: list[EventOut]
+    reports: list[CaseReportOut]
     tasks: list[TaskOut]
     requests: list[RequestOut]
     allowed_actions: list[str]

@@ -5,6 +5,7 @@ import asyncio
 import httpx
 import pytest
 
+from core import clock
 from core.accounts.models import StaffAccount
 from core.regions.models import UnitGrid
 from core.reports.models import Report
@@ -88,6 +89,13 @@ async def test_a_hotline_report_goes_around_the_closed_loop(api):
     ]
     assert detail["timeline"][6]["media"] == ["photo-after-1"]
     assert detail["stage"] is None and detail["allowed_actions"] == ["reopen"]
+    assert [r["text"] for r in detail["reports"]] == ["路口有暴露垃圾"]
+
+    # The closed case counts in its department's evaluation of this month.
+    period = clock.now().strftime("%Y-%m")  # China time, as the evaluation counts months
+    rows = (await api.get("/staff/v1/evaluation", params={"period": period}, headers=desk)).json()
+    row = next(r for r in rows if r["key"] == department)
+    assert (row["registered"], row["closed"], row["close_rate"]) == (1, 1, 100.0)
 
 
 async def test_a_crew_of_another_department_cannot_touch_the_case(api):
