@@ -16,12 +16,12 @@ if [ ! -x "$PY" ] || [ ! -x .venv/bin/tongguan ]; then
   echo "no .venv with tongguan: run scripts/install.sh --dev first" >&2
   exit 1
 fi
-ALL=(seed_city grid_lookup import_components pipeline)
+ALL=(seed_city grid_lookup import_components pipeline media)
 what=${1:-all}
 [ $# -gt 0 ] && shift
 case "$what" in
   all) benches=("${ALL[@]}") ;;
-  seed_city | grid_lookup | import_components | pipeline) benches=("$what") ;;
+  seed_city | grid_lookup | import_components | pipeline | media) benches=("$what") ;;
   summary) exec "$PY" -m bench.summary "$@" ;;
   clean) exec "$PY" -m bench.clean ;;
   *)
