@@ -1,0 +1,190 @@
+"""Faces in photos (人脸): find them, and blur them before a photo is shown to anyone but staff.
+
+A citizen's photo of a pile of rubbish often shows passers-by. Face data is sensitive personal information
+(DESIGN.md, "Personal and biometric data"), so a photo that leaves the staff side (case pages for citizens,
+Open311, exports) goes through `blur_faces` first.
+
+Images reaching this module are already upright: the media pipeline (`media.images.clean`) applies the EXIF
+orientation, as `PIL.ImageOps.exif_transpose` does, before anything else. That matters here because the HOG
+detector only finds upright faces, and `face_recognition.load_image_file` ignores EXIF orientation: a phone
+photo stored sideways would silently show no faces and be published unblurred.
+
+face_recognition (and dlib under it) is imported only inside `HogFaceDetector`; scripts/install.sh says how
+it is installed without an 8-minute dlib build.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+from PIL import Image, ImageFilter
+
+from core.errors import TongguanError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from numpy.typing import NDArray
+
+
+class FaceDetectorUnavailable(TongguanError):
+    """The configured detector cannot run here (face_recognition or its models are not installed)."""
+
+    status = 503
+
+
+@dataclass(frozen=True)
+class FaceBox:
+    """A face's box in pixels, in face_recognition's (top, right, bottom, left) order; right and bottom are
+    exclusive, as in `PIL.Image.crop`."""
+
+    top: int
+    right: int
+    bottom: int
+    left: int
+
+    @property
+    def width(self) -> int:
+        return self.right - self.left
+
+    @property
+    def height(self) -> int:
+        return self.bottom - self.top
+
+    def grown(self, margin: float, *, width: int, height: int) -> FaceBox:
+        """This box grown on every side by `margin` times its size, clipped to a width × height image."""
+        dx = math.ceil(self.width * margin)
+        dy = math.ceil(self.height * margin)
+        return FaceBox(
+            top=max(0, self.top - dy),
+            right=min(width, self.right + dx),
+            bottom=min(height, self.bottom + dy),
+            left=max(0, self.left - dx),
+        )
+
+
+class FaceDetector(Protocol):
+    def detect(self, rgb: NDArray[np.uint8]) -> list[FaceBox]:
+        """Boxes of the faces in an upright H × W × 3 uint8 RGB image."""
+        ...
+
+
+class HogFaceDetector:
+    """dlib's HOG frontal-face detector through face_recognition: CPU only, single-threaded.
+
+    HOG finds frontal and half-turned faces; faces in profile, turned away, upside down or mostly covered
+    are missed. With `upsample=1` it finds faces from about 40 px wide (0 would miss those under ~80 px, at a
+    quarter of the time). Images whose long side exceeds `max_side` are shrunk first and the boxes scaled
+    back: the smallest face found is then about 40 px × long side / max_side (≈ 80 px on a 4032 px phone
+    photo), and one 12 MP photo takes about a second instead of five.
+    """
+
+    def __init__(self, *, upsample: int = 1, max_side: int = 2000) -> None:
+        if upsample < 0 or max_side < 64:
+            raise ValueError("upsample must be >= 0 and max_side >= 64")
+        self.upsample = upsample
+        self.max_side = max_side
+        # Imported here, not at module level, so that code using NoFaces never loads dlib and its 100 MB of
+        # models; imported in __init__, not in detect, so a missing install fails when the detector is chosen.
+        try:
+            import face_recognition
+        except (ImportError, SystemExit) as exc:
+            # face_recognition_models 0.3.0 calls quit() when pkg_resources is missing: SystemExit, caught.
+            raise FaceDetectorUnavailable(
+                "face_detector_unavailable", f"face_recognition cannot be imported ({exc!r}); run scripts/install.sh"
+            ) from exc
+        self._face_locations: Callable[..., list[tuple[int, int, int, int]]] = face_recognition.face_locations
+
+    def detect(self, rgb: NDArray[np.uint8]) -> list[FaceBox]:
+        if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+            raise ValueError(f"expected an H x W x 3 uint8 RGB array, got shape {rgb.shape} dtype {rgb.dtype}")
+        height, width = rgb.shape[:2]
+        scale = min(1.0, self.max_side / max(height, width))
+        small = rgb
+        if scale < 1.0:
+            size = (max(1, round(width * scale)), max(1, round(height * scale)))
+            small = np.asarray(Image.fromarray(rgb).resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0))
+        sy = height / small.shape[0]
+        sx = width / small.shape[1]
+        boxes = []
+        for top, right, bottom, left in self._face_locations(small, number_of_times_to_upsample=self.upsample):
+            # dlib's right and bottom are inclusive: +1 makes them exclusive before scaling back up.
+            boxes.append(
+                FaceBox(
+                    top=max(0, math.floor(top * sy)),
+                    right=min(width, math.ceil((right + 1) * sx)),
+                    bottom=min(height, math.ceil((bottom + 1) * sy)),
+                    left=max(0, math.floor(left * sx)),
+                )
+            )
+        return boxes
+
+
+class NoFaces:
+    """The fake detector: finds no face in any image, without loading dlib (tests, `tongguan demo`).
+
+    Never let it decide what is shown to the public: `blur_faces` with it returns every photo unblurred.
+    """
+
+    def detect(self, rgb: NDArray[np.uint8]) -> list[FaceBox]:
+        return []
+
+
+def _obscure(region: Image.Image) -> Image.Image:
+    """The region pixelated to about 6 cells across its long side, then smoothed by half a cell.
+
+    Cells this coarse leave a grown face box a few blobs of skin and hair colour: nothing a person or a face
+    matcher recognises, and, unlike a plain Gaussian blur, nothing that deblurring can bring back. The
+    smoothing hides the cell edges, which with 8 cells or a lighter blur still made HOG see a face.
+    """
+    width, height = region.size
+    cell = max(1, math.ceil(max(width, height) / 6))
+    cells = (max(1, round(width / cell)), max(1, round(height / cell)))
+    mosaic = region.resize(cells, Image.Resampling.BOX).resize(region.size, Image.Resampling.NEAREST)
+    return mosaic.filter(ImageFilter.GaussianBlur(cell / 2))
+
+
+def blur_faces(image: Image.Image, *, detector: FaceDetector, margin: float = 0.25) -> tuple[Image.Image, int]:
+    """A copy of an upright image with every detected face made unrecognisable, and the number of faces.
+
+    Each face box is grown by `margin` of its size on every side (HOG boxes run from the eyebrows to the chin,
+    so hair, forehead and ears need the margin) and pixelated. Pixels outside the grown boxes are unchanged;
+    an image with no face comes back as an unchanged copy. A palette (or CMYK, …) image with a face comes back
+    as RGB or RGBA. `image.info` (EXIF, with any GPS position) is copied as it is: dropping it is the encoder's
+    job when the public copy is saved.
+    """
+    if margin < 0:
+        raise ValueError("margin must be >= 0")
+    boxes = detector.detect(np.asarray(image.convert("RGB")))
+    out = image.copy()
+    if not boxes:
+        return out, 0
+    if out.mode not in ("RGB", "RGBA", "L", "LA"):
+        # Palette and other modes cannot be resampled smoothly; the copy changes mode only when it has a face.
+        out = out.convert("RGBA" if "transparency" in out.info or out.mode.endswith("A") else "RGB")
+    for face in boxes:
+        box = face.grown(margin, width=out.width, height=out.height)
+        if box.width <= 0 or box.height <= 0:
+            continue
+        xy = (box.left, box.top, box.right, box.bottom)
+        out.paste(_obscure(out.crop(xy)), xy[:2])
+    return out, len(boxes)
+
+
+_DETECTORS: dict[str, Callable[[], Any]] = {
+    "hog": HogFaceDetector,
+    "none": NoFaces,
+}
+
+
+def get_face_detector(name: str = "hog") -> FaceDetector:
+    """The detector a settings word names: "hog" (the real one) or "none" (the fake, `NoFaces`)."""
+    try:
+        factory = _DETECTORS[name.strip().lower()]
+    except KeyError:
+        raise ValueError(f"unknown face detector {name!r}; known: {', '.join(sorted(_DETECTORS))}") from None
+    detector: FaceDetector = factory()
+    return detector
