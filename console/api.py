@@ -34,9 +34,19 @@ from core.evaluation import service as evaluation
 from core.reports import service as reports
 from core.reports.models import Report
 from jobs.embedded import wake
+from media.service import Owner
+from media.views import add_upload_routes
 
 router = APIRouter(prefix="/staff/v1", tags=["staff"])
 DESK_ROLES = frozenset({"dispatcher", "duty_chief"})
+
+
+async def media_owner(actor: CurrentActor) -> Owner:
+    """Photos uploaded through the staff API belong to the signed-in staff member."""
+    return Owner(kind="staff", id=actor.id)
+
+
+add_upload_routes(router, media_owner)
 
 
 def _summary(case: Case) -> CaseSummary:

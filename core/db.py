@@ -25,6 +25,7 @@ MODEL_MODULES = [
     "core.reports.models",
     "core.cases.models",
     "core.outbox.models",
+    "core.media.models",
 ]
 MIGRATIONS_MODULE = "core.migrations"
 

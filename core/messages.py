@@ -62,6 +62,27 @@ ERROR_TITLES = {
     "bad_satisfaction": "评价不正确，请选择满意、基本满意或不满意。",
     "unknown_queue": "不存在该工作队列。",
     "unknown_status": "案卷状态不正确。",
+    # media
+    "empty_file": "照片文件为空，请重新选择照片上传。",
+    "file_too_large": "照片文件太大，请压缩后重新上传。",
+    "unsupported_format": "只支持 JPEG、PNG 或 WebP 格式的照片，请重新选择。",
+    "too_many_pixels": "照片尺寸太大，请压缩后重新上传。",
+    "animated_image": "不支持动图，请上传静态照片。",
+    "corrupt_image": "照片文件已损坏或不完整，请重新拍摄上传。",
+    "media_missing": "照片文件不存在，请重新上传。",
+    "media_not_found": "照片不存在。",
+    "bad_media_signature": "照片链接无效。",
+    "media_link_expired": "照片链接已过期，请刷新页面。",
+    "bad_upload_id": "上传编号不正确，请重新上传。",
+    "bad_chunk_size": "分片大小不正确。",
+    "bad_chunk_length": "分片长度与声明不符，请重新上传该分片。",
+    "upload_id_reused": "该上传编号已用于其他文件，请重新上传。",
+    "upload_not_found": "上传记录不存在，请重新上传。",
+    "chunk_conflict": "该分片已上传过且内容不同，请重新上传。",
+    "chunk_out_of_order": "分片顺序不正确，请从断点继续上传。",
+    "upload_completed": "该上传已完成，无需继续上传。",
+    "upload_incomplete": "照片尚未上传完整，请继续上传剩余部分。",
+    "upload_refused": "该照片未通过检查，请重新选择照片上传。",
 }
 DEFAULT_TITLE = "请求无法完成，请稍后再试。"
 

@@ -62,6 +62,10 @@ class Settings(BaseSettings):
     aliyun_sms_sign_name: str = ""
     aliyun_sms_scheme: str = "https"
     sms_provider: str = "console"
+    # Photos (media/)
+    media_max_bytes: int = 15 * 1024 * 1024  # one photo, as uploaded
+    media_max_pixels: int = 40_000_000  # refused from the header, before decoding (decompression bombs)
+    media_url_seconds: int = 3600  # how long a signed media URL stays valid
     # S3-compatible object storage (media/)
     media_backend: str = "local"
     s3_endpoint: str | None = None

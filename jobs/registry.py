@@ -7,8 +7,10 @@ from typing import Any
 
 from core.cases.flows import sla_sweep
 from core.reports.flows import process_report
+from media.derivatives import derivatives_job
 
 TASKS: dict[str, Callable[..., Awaitable[Any]]] = {
     "process_report": process_report,
     "sla_sweep": sla_sweep,
+    "make_derivatives": derivatives_job,
 }

@@ -19,6 +19,8 @@ from core.logs import configure_logging
 from core.settings import Settings, get_settings
 from field_app_api.views import router as field_router
 from jobs.embedded import EmbeddedRunner
+from media.views import body_limits as media_body_limits
+from media.views import router as media_router
 from miniapp_api.views import router as miniapp_router
 from tongguan.middleware import BodyLimit, RequestContext
 from tongguan.problems import install_problem_handlers, problem
@@ -51,7 +53,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="tongguan", version="0.1.0", lifespan=lifespan, docs_url="/docs")
     app.state.settings = settings
     install_problem_handlers(app)
-    for router in (bots_router, miniapp_router, field_router, console_router, auth_router, staff_router):
+    for router in (bots_router, miniapp_router, field_router, console_router, auth_router, staff_router, media_router):
         app.include_router(router)
 
     @app.get("/healthz", tags=["operations"])
@@ -76,7 +78,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return JSONResponse({"status": "ok", **checks})
 
     # Outermost first: the request id must exist before the body limit can refuse with it.
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, larger=media_body_limits(settings))
     app.add_middleware(RequestContext)
     return app
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
 import uuid
 
@@ -65,17 +66,22 @@ class BodyLimit:
     inside the app would not work, since FastAPI turns any error while reading a body into a 400.
     """
 
-    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, *, max_bytes: int, larger: tuple[tuple[re.Pattern[str], int], ...] = ()) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.larger = larger  # (path pattern, limit): photo uploads take more than the API's usual bodies
+
+    def _limit(self, path: str) -> int:
+        return next((limit for pattern, limit in self.larger if pattern.search(path)), self.max_bytes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        max_bytes = self._limit(scope.get("path", ""))
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None:
-            if not declared.isdigit() or int(declared) > self.max_bytes:
+            if not declared.isdigit() or int(declared) > max_bytes:
                 await self._refuse(scope, receive, send)
                 return
             await self.app(scope, receive, send)
@@ -88,7 +94,7 @@ class BodyLimit:
             if message["type"] != "http.request":
                 break
             size += len(message.get("body", b""))
-            if size > self.max_bytes:
+            if size > max_bytes:
                 await self._refuse(scope, receive, send)
                 return
             if not message.get("more_body", False):
@@ -100,5 +106,6 @@ class BodyLimit:
         await self.app(scope, replay, send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = problem(413, "body_too_large", f"request body exceeds {self.max_bytes} bytes")
+        limit = self._limit(scope.get("path", ""))
+        response = problem(413, "body_too_large", f"request body exceeds {limit} bytes")
         await response(scope, receive, send)
