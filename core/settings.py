@@ -114,6 +114,26 @@ class Settings(BaseSettings):
         return not self.redis_url
 
 
-@lru_cache
+_chosen: Settings | None = None
+
+
 def get_settings() -> Settings:
+    """The process's settings: those the application was built with, else read from the environment once."""
+    return _chosen if _chosen is not None else _from_environment()
+
+
+@lru_cache
+def _from_environment() -> Settings:
     return Settings()
+
+
+def use_settings(settings: Settings | None) -> None:
+    """Make `settings` the process's settings (create_app does this), so jobs run in-process read the same."""
+    global _chosen
+    _chosen = settings
+
+
+def reset_settings() -> None:
+    """Forget the chosen settings and the environment read (tests that change the environment)."""
+    use_settings(None)
+    _from_environment.cache_clear()

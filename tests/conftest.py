@@ -20,7 +20,7 @@ from tortoise import Tortoise
 
 from core import db as core_db
 from core.geo.service import forget_spatial_index
-from core.settings import Settings, get_settings
+from core.settings import Settings, get_settings, reset_settings
 
 PG_ADMIN_DSN = os.environ.get("TG_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_TEST_URL = os.environ.get("TG_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
@@ -151,3 +151,10 @@ def redis_url() -> str:
     finally:
         client.close()
     return REDIS_TEST_URL
+
+
+@pytest.fixture(autouse=True)
+def _forget_chosen_settings():
+    """create_app makes its settings the process's; the next test starts from the environment again."""
+    yield
+    reset_settings()

@@ -16,7 +16,7 @@ from console.auth import router as auth_router
 from console.views import router as console_router
 from core.db import close_db, init_db
 from core.logs import configure_logging
-from core.settings import Settings, get_settings
+from core.settings import Settings, get_settings, use_settings
 from field_app_api.views import router as field_router
 from jobs.embedded import EmbeddedRunner
 from media.views import body_limits as media_body_limits
@@ -31,6 +31,7 @@ log = logging.getLogger("tongguan")
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the API application; the database opens on startup and closes on shutdown."""
     settings = settings or get_settings()
+    use_settings(settings)
     configure_logging(level=settings.log_level, json_lines=settings.log_json)
 
     @asynccontextmanager

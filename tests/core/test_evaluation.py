@@ -21,7 +21,7 @@ from core.errors import ValidationFailed
 from core.evaluation.service import Period, evaluate, red_black_list
 from core.regions.models import ResponsibilityGrid, RoadSegment, UnitGrid
 from core.reports.models import Report
-from core.settings import get_settings
+from core.settings import reset_settings
 
 NOVEMBER = Period.parse("2026-11")
 _numbers = itertools.count(1)
@@ -372,12 +372,12 @@ async def run_cli(city: str, monkeypatch, *args: str):
     # The command opens and closes the database in its own event loop (a worker thread): hand it over.
     await Tortoise.close_connections()
     monkeypatch.setenv("TG_DATABASE_URL", city)
-    get_settings.cache_clear()
+    reset_settings()
     try:
         runner = CliRunner(env={"COLUMNS": "240"})  # rich folds a wide table at its default 80 columns
         return await asyncio.to_thread(runner.invoke, app, ["report", "evaluation", *args])
     finally:
-        get_settings.cache_clear()
+        reset_settings()
 
 
 async def test_the_command_prints_the_figures_as_json(city, monkeypatch):

@@ -181,3 +181,20 @@ async def test_a_path_in_the_file_name_is_kept_as_a_plain_name(api):
     await api.post("/staff/v1/media", files={"file": ("../../etc/passwd.jpg", photo(), "image/jpeg")}, headers=headers)
     media = await Media.get()
     assert media.file_name == "passwd.jpg"
+
+
+async def test_the_derivatives_job_makes_both_sizes_after_an_upload(api, app_settings):
+    import asyncio
+
+    from media.service import derivative_key
+
+    headers = await staff_headers(api, "inspector.feng")
+    await api.post("/staff/v1/media", files={"file": ("a.jpg", photo(), "image/jpeg")}, headers=headers)
+    blob = await Blob.get()
+    for _ in range(100):
+        if await OutboxEntry.filter(task="make_derivatives", status="done").exists():
+            break
+        await asyncio.sleep(0.05)
+    root = app_settings.effective_media_root
+    sizes = {v: Image.open(root / derivative_key(blob.sha256, v)).size for v in ("thumb", "display")}
+    assert max(sizes["thumb"]) == 320 and max(sizes["display"]) == 1280
