@@ -40,6 +40,7 @@ ERROR_TITLES = {
     "unknown_subclass": "问题类型不存在，请重新选择。",
     "idempotency_key_reused": "该上报已提交过，内容不一致，请重新提交。",
     "report_not_found": "上报记录不存在。",
+    "unknown_photo": "照片不存在或不是您上传的，请重新上传。",
     "report_not_queued": "该上报已处理，无需人工分类。",
     # cases
     "case_not_found": "案卷不存在，请核对案卷号。",

@@ -46,3 +46,16 @@ def grid_feature(code: str, polygon: shapely.Geometry, **props) -> dict:
 
 async def component_codes() -> set[str]:
     return set(await Component.all().values_list("code", flat=True))
+
+
+def jpeg_bytes(width: int = 640, height: int = 480, *, colour: tuple[int, int, int] = (90, 120, 60)) -> bytes:
+    """A small JPEG photo, different per colour."""
+    import io
+
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGB", (width, height), colour)
+    ImageDraw.Draw(image).rectangle((width // 4, height // 4, width // 2, height // 2), fill=(200, 30, 30))
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=85)
+    return out.getvalue()

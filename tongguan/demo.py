@@ -245,7 +245,7 @@ async def _crew(rng: random.Random, cast: Cast, tally: Tally, case: Case, now: d
             await _act(tally, case.id, "request_extension", crew, note="需协调材料", detail={"amount": amount})
         return
     if now >= plan:
-        await _act(tally, case.id, "feedback", crew, note="已处置完毕", media=[f"demo-after-{case.id}"])
+        await _act(tally, case.id, "feedback", crew, note="已处置完毕")
 
 
 async def _rate(rng: random.Random, tally: Tally, case: Case) -> None:

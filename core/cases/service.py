@@ -29,6 +29,7 @@ from core.db import on_open
 from core.errors import NotFoundError, PermissionDenied, ValidationFailed
 from core.org.models import Department
 from core.reports.models import Report
+from core.reports.service import check_photos
 from core.settings import get_settings
 
 # Reports from the public are verified on the spot (核实) by an inspector before they are registered (立案).
@@ -487,6 +488,8 @@ async def act(
     detail: dict[str, Any] | None = None,
 ) -> Case:
     """Apply one workflow action to a case (and the automatic steps it unlocks), in one transaction."""
+    if media and actor.kind != "system":
+        await check_photos(media, owner_type=actor.kind, owner_id=actor.id)
     async with in_transaction() as conn:
         work = await Work.load(case_id=case_id, conn=conn)
         await work.apply(action, actor, note=note, media=media, detail=detail)

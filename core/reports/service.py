@@ -19,6 +19,7 @@ from core.catalog.service import active_catalog
 from core.db import on_open
 from core.errors import ConflictError, NotFoundError, ValidationFailed
 from core.geo.datum import Datum
+from core.media.models import Media
 from core.geo.service import get_spatial_index
 from core.outbox import service as outbox
 from core.outbox.models import OutboxEntry
@@ -159,12 +160,22 @@ async def _validate(new: NewReport) -> int | None:
         raise ValidationFailed("unknown_datum", f"datum must be one of {', '.join(d.value for d in Datum)}") from None
     if not (math.isfinite(new.lon) and math.isfinite(new.lat) and -180 <= new.lon <= 180 and -90 <= new.lat <= 90):
         raise ValidationFailed("bad_point", "longitude and latitude must be finite degrees")
+    if new.photos:
+        await check_photos(new.photos, owner_type=new.reporter_type, owner_id=new.reporter_id)
     index = await get_spatial_index()
     if index.locate(new.lon, new.lat, datum) is None:
         raise ValidationFailed("outside_city", "the point lies outside every unit grid of the city")
     if new.subclass is None:
         return None
     return await _subclass_id(new.subclass)
+
+
+async def check_photos(photos: Sequence[str], *, owner_type: str, owner_id: str) -> None:
+    """Every photo must be an upload of this account: nobody attaches another person's photos."""
+    wanted = set(photos)
+    owned = await Media.filter(id__in=list(wanted), owner_type=owner_type, owner_id=owner_id).count()
+    if owned != len(wanted):
+        raise ValidationFailed("unknown_photo", "a photo is not one of your uploads; upload it first")
 
 
 async def _subclass_id(ref: str) -> int:

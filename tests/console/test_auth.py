@@ -17,8 +17,8 @@ PASSWORD = "correct horse"
 
 
 @pytest.fixture
-async def api(db):
-    app = create_app(Settings(database_url=db, _env_file=None))
+async def api(db, tmp_path):
+    app = create_app(Settings(database_url=db, var_dir=tmp_path, _env_file=None))
     transport = httpx.ASGITransport(app=app)
     async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport, base_url="http://test") as c:
         yield c

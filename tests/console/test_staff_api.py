@@ -11,13 +11,13 @@ from core.regions.models import UnitGrid
 from core.reports.models import Report
 from core.seed import DEMO_PASSWORD
 from core.settings import Settings
-from tests.factories import interior_point
+from tests.factories import interior_point, jpeg_bytes
 from tongguan.app import create_app
 
 
 @pytest.fixture
-async def api(city):
-    app = create_app(Settings(database_url=city, _env_file=None))
+async def api(city, tmp_path):
+    app = create_app(Settings(database_url=city, var_dir=tmp_path, _env_file=None))
     transport = httpx.ASGITransport(app=app)
     async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport, base_url="http://test") as c:
         yield c
@@ -69,9 +69,10 @@ async def test_a_hotline_report_goes_around_the_closed_loop(api):
 
     crew = await bearer(api, f"handler-{department}")
     assert (await act(api, crew, number, "start")).status_code == 200
-    assert (await act(api, crew, number, "feedback", note="已清运", media=["photo-after-1"])).json()[
-        "status"
-    ] == "fixed"
+    upload = await api.post("/staff/v1/media", files={"file": ("after.jpg", jpeg_bytes(), "image/jpeg")}, headers=crew)
+    after = upload.json()["media_id"]
+    fixed = await act(api, crew, number, "feedback", note="已清运", media=[after])
+    assert fixed.json()["status"] == "fixed"
     assert (await act(api, patrol, number, "check_pass")).json()["status"] == "checked"
     assert (await act(api, desk, number, "close")).json()["status"] == "closed"
 
@@ -87,7 +88,7 @@ async def test_a_hotline_report_goes_around_the_closed_loop(api):
         "check_pass",
         "close",
     ]
-    assert detail["timeline"][6]["media"] == ["photo-after-1"]
+    assert detail["timeline"][6]["media"] == [after]
     assert detail["stage"] is None and detail["allowed_actions"] == ["reopen"]
     assert [r["text"] for r in detail["reports"]] == ["路口有暴露垃圾"]
 
@@ -219,3 +220,14 @@ async def test_a_crew_cannot_enter_hotline_reports(api):
     crew = await bearer(api, (await StaffAccount.filter(username__startswith="handler-").first()).username)
     response = await api.post("/staff/v1/reports", json={"text": "x", "lon": 123.4, "lat": 41.8}, headers=crew)
     assert response.status_code == 403 and response.json()["code"] == "role_not_allowed"
+
+
+async def test_a_photo_of_someone_else_cannot_be_attached_to_an_action(api):
+    desk = await bearer(api, "dispatcher")
+    upload = await api.post("/staff/v1/media", files={"file": ("x.jpg", jpeg_bytes(), "image/jpeg")}, headers=desk)
+    await hotline_report(api, desk, subclass="event:0201")
+    number = (await wait_for_case(api, desk, "to_accept"))["number"]
+    chief = await bearer(api, "chief")
+    response = await act(api, chief, number, "accept", media=[upload.json()["media_id"]])
+    assert response.status_code == 422 and response.json()["code"] == "unknown_photo"
+    assert (await api.get(f"/staff/v1/cases/{number}", headers=desk)).json()["status"] == "pending_accept"
