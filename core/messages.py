@@ -72,6 +72,7 @@ ERROR_TITLES = {
     "corrupt_image": "照片文件已损坏或不完整，请重新拍摄上传。",
     "media_missing": "照片文件不存在，请重新上传。",
     "media_not_found": "照片不存在。",
+    "media_not_public": "该照片未公开。",
     "bad_media_signature": "照片链接无效。",
     "media_link_expired": "照片链接已过期，请刷新页面。",
     "bad_upload_id": "上传编号不正确，请重新上传。",

@@ -66,6 +66,7 @@ class Settings(BaseSettings):
     media_max_bytes: int = 15 * 1024 * 1024  # one photo, as uploaded
     media_max_pixels: int = 40_000_000  # refused from the header, before decoding (decompression bombs)
     media_url_seconds: int = 3600  # how long a signed media URL stays valid
+    face_detector: str = "hog"  # blurs faces before a photo is public: hog (face_recognition) or none (tests only)
     # S3-compatible object storage (media/)
     media_backend: str = "local"
     s3_endpoint: str | None = None

@@ -4,6 +4,7 @@ No `from __future__ import annotations` here: the upload routes are made inside 
 see their annotations (which name that function's `owner` dependency) as objects, not strings.
 """
 
+import asyncio
 import re
 from collections.abc import Callable
 from datetime import datetime
@@ -16,8 +17,9 @@ from pydantic import BaseModel, Field
 from core.errors import NotFoundError, ValidationFailed
 from core.media.models import Blob, Media
 from core.settings import Settings
-from media import service, urls
+from media import images, service, urls
 from media.derivatives import read_variant
+from media.public import public_key
 from media.storage import MediaStore, get_store
 
 router = APIRouter(prefix="/media", tags=["media"])
@@ -147,6 +149,23 @@ def add_upload_routes(target: APIRouter, owner: Callable[..., Any]) -> None:
         """Put the chunks together and store the photo; completing again returns the same photo."""
         state, media = await service.complete_upload(owner=who, client_id=upload_id, store=store, settings=settings)
         return _upload_out(state, await media_out(media, settings))
+
+
+@router.get("/public/{media_id}/{variant}")
+async def serve_public(media_id: str, variant: str, store: Store) -> Response:
+    """A public size of a photo, only after its faces were blurred (404 before that)."""
+    if variant not in images.VARIANTS:
+        raise NotFoundError("media_not_found", f"there is no public size {variant!r}")
+    media = await Media.get_or_none(id=media_id)
+    blob = await Blob.get_or_none(sha256=media.blob_id) if media else None
+    if blob is None or not blob.public_ready:
+        raise NotFoundError("media_not_public", "this photo is not public")
+    data = await asyncio.to_thread(store.get, public_key(blob.sha256, variant))
+    return Response(
+        data,
+        media_type="image/webp",
+        headers={"Cache-Control": "public, max-age=86400", "X-Content-Type-Options": "nosniff"},
+    )
 
 
 @router.get("/{media_id}/{variant}")

@@ -28,6 +28,9 @@ class Blob(Model):
     lat = fields.FloatField(null=True)
     gps_accuracy_m = fields.FloatField(null=True)
     device = fields.CharField(max_length=128, default="")
+    # Public sizes exist only after the PII pass (faces blurred); until then nothing of this photo is public.
+    public_ready = fields.BooleanField(default=False)
+    faces_blurred = fields.IntField(null=True)
     created_at = created_at()
 
     class Meta:

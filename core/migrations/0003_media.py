@@ -30,6 +30,8 @@ class Migration(migrations.Migration):
                 ('lat', fields.FloatField(null=True)),
                 ('gps_accuracy_m', fields.FloatField(null=True)),
                 ('device', fields.CharField(default='', max_length=128)),
+                ('public_ready', fields.BooleanField(default=False)),
+                ('faces_blurred', fields.IntField(null=True)),
                 ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
             ],
             options={'table': 'media_blob', 'app': 'tongguan', 'pk_attr': 'sha256', 'table_description': 'Cleaned photo bytes (oriented, metadata stripped), stored once under their sha256, with what EXIF said.'},

@@ -19,8 +19,8 @@ from core.catalog.service import active_catalog
 from core.db import on_open
 from core.errors import ConflictError, NotFoundError, ValidationFailed
 from core.geo.datum import Datum
-from core.media.models import Media
 from core.geo.service import get_spatial_index
+from core.media.models import Media
 from core.outbox import service as outbox
 from core.outbox.models import OutboxEntry
 from core.reports.models import SOURCES, Report

@@ -3,30 +3,14 @@
 import io
 import time
 
-import httpx
 import pytest
 from PIL import Image
 
 from core.media.models import Blob, Media, Upload
 from core.outbox.models import OutboxEntry
-from core.settings import Settings
-from tongguan.app import create_app
 
 PASSWORD = "correct horse"
 CHUNK = 64 * 1024
-
-
-@pytest.fixture
-async def app_settings(db, tmp_path):
-    return Settings(database_url=db, var_dir=tmp_path, _env_file=None)
-
-
-@pytest.fixture
-async def api(app_settings):
-    app = create_app(app_settings)
-    transport = httpx.ASGITransport(app=app)
-    async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport, base_url="http://test") as c:
-        yield c
 
 
 async def staff_headers(api, username: str) -> dict[str, str]:
