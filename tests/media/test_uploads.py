@@ -182,3 +182,29 @@ async def test_the_derivatives_job_makes_both_sizes_after_an_upload(api, app_set
     root = app_settings.effective_media_root
     sizes = {v: Image.open(root / derivative_key(blob.sha256, v)).size for v in ("thumb", "display")}
     assert max(sizes["thumb"]) == 320 and max(sizes["display"]) == 1280
+
+
+async def test_a_photo_sent_again_recompressed_by_another_account_is_found_as_reused(api):
+    from media.service import find_reused
+
+    original = photo(1600, 1200, seed=7)
+    image = Image.open(io.BytesIO(original)).resize((1200, 900))
+    recompressed = io.BytesIO()
+    image.save(recompressed, "JPEG", quality=60)  # what a chat app does to a forwarded photo
+    first = await staff_headers(api, "inspector.a")
+    second = await staff_headers(api, "inspector.b")
+    a = (await api.post("/staff/v1/media", files={"file": ("a.jpg", original, "image/jpeg")}, headers=first)).json()
+    b = (
+        await api.post(
+            "/staff/v1/media", files={"file": ("b.jpg", recompressed.getvalue(), "image/jpeg")}, headers=second
+        )
+    ).json()
+    other = (
+        await api.post(
+            "/staff/v1/media", files={"file": ("c.jpg", photo(1600, 1200, seed=2), "image/jpeg")}, headers=second
+        )
+    ).json()
+
+    reused = await find_reused(media_id=b["media_id"])
+    assert [r.media.id for r in reused] == [a["media_id"]] and reused[0].distance <= 6
+    assert other["media_id"] not in [r.media.id for r in reused]
