@@ -27,10 +27,12 @@ from tongguan.report_cli import report_app
 app = typer.Typer(help="tongguan: citizen and field services of a city's 运管服 platform.", no_args_is_help=True)
 import_app = typer.Typer(help="Import reference data from files.", no_args_is_help=True)
 users_app = typer.Typer(help="Staff accounts.", no_args_is_help=True)
+media_app = typer.Typer(help="Photo storage.", no_args_is_help=True)
 jobs_app = typer.Typer(help="The outbox of background jobs: backlog, failures, retries.", no_args_is_help=True)
 app.add_typer(import_app, name="import")
 app.add_typer(users_app, name="users")
 app.add_typer(jobs_app, name="jobs")
+app.add_typer(media_app, name="media")
 app.add_typer(report_app, name="report")
 console = Console(stderr=True)
 
@@ -303,6 +305,20 @@ def export(
         task = bar.add_task(f"exporting {what}", total=None)
         count = _run(lambda: exporters[what](path=file, progress=lambda n: bar.advance(task, n)))
     console.print(f"[green]exported[/green] {count:,} {what} to {file}")
+
+
+@media_app.command("ensure-bucket")
+def media_ensure_bucket() -> None:
+    """Create the S3 bucket of TG_S3_BUCKET if it is missing (once, when setting up S3 storage)."""
+    from media.storage import S3Store, get_store
+
+    settings = get_settings()
+    store = get_store(settings)
+    if not isinstance(store, S3Store):
+        console.print(f"TG_MEDIA_BACKEND is {settings.media_backend!r}: photos go to {settings.effective_media_root}")
+        return
+    store.ensure_bucket()
+    console.print(f"bucket {settings.s3_bucket!r} is ready at {settings.s3_endpoint or 'AWS'}")
 
 
 @jobs_app.command("status")

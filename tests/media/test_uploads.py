@@ -208,3 +208,15 @@ async def test_a_photo_sent_again_recompressed_by_another_account_is_found_as_re
     reused = await find_reused(media_id=b["media_id"])
     assert [r.media.id for r in reused] == [a["media_id"]] and reused[0].distance <= 6
     assert other["media_id"] not in [r.media.id for r in reused]
+
+
+async def test_the_field_app_takes_resumable_uploads_for_the_signed_in_staff_member(api):
+    headers = await staff_headers(api, "inspector.field")
+    data = photo(800, 600, seed=9)
+    start = {"upload_id": "field-upload-0001", "total_size": len(data), "chunk_size": len(data) + 1000}
+    response = await api.post("/field/v1/uploads", json=start, headers=headers)
+    assert response.status_code == 201 and response.json()["chunks"] == 1
+    await api.put("/field/v1/uploads/field-upload-0001/chunks/0", content=data, headers=headers)
+    done = await api.post("/field/v1/uploads/field-upload-0001/complete", headers=headers)
+    assert done.status_code == 200 and done.json()["media"]["width"] == 800
+    assert (await api.get("/field/v1/uploads/field-upload-0001")).status_code == 401
