@@ -163,6 +163,10 @@ def _open(data: bytes, *, limits: Limits) -> ImageFile.ImageFile:
         raise MediaRejected("empty_file", "the upload has no bytes")
     if len(data) > limits.max_bytes:
         raise MediaRejected("file_too_large", f"{len(data):,} bytes, at most {limits.max_bytes:,}")
+    if limits.max_pixels > (Image.MAX_IMAGE_PIXELS or 0):
+        # A city that allows larger photos (TG_MEDIA_MAX_PIXELS) raises Pillow's own guard with it; the check
+        # against `limits` below still decides.
+        Image.MAX_IMAGE_PIXELS = limits.max_pixels
     try:
         im = Image.open(io.BytesIO(data), formats=_OPENERS)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:

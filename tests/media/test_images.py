@@ -415,3 +415,14 @@ def test_a_derivative_never_upscales():
     assert Image.open(io.BytesIO(derivative(small, max_side=320))).size == (200, 100)
     kept = Image.open(io.BytesIO(derivative(transparent, max_side=1280)))
     assert (kept.format, kept.size, kept.mode) == ("WEBP", (50, 40), "RGBA")
+
+
+def test_a_city_that_allows_larger_photos_gets_them_through(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", Image.MAX_IMAGE_PIXELS)  # restored after the test
+    big = io.BytesIO()
+    Image.new("1", (9000, 5000)).save(big, "PNG")  # 45 MP, over the default 40 MP
+    with pytest.raises(MediaRejected) as refused:
+        clean(big.getvalue())
+    assert refused.value.code == "too_many_pixels"
+    cleaned = clean(big.getvalue(), limits=Limits(max_pixels=50_000_000))
+    assert (cleaned.width, cleaned.height) == (9000, 5000)
