@@ -9,10 +9,12 @@ from core.cases.flows import sla_sweep
 from core.reports.flows import process_report
 from media.derivatives import derivatives_job
 from media.public import public_job
+from media.service import stale_uploads_job
 
 TASKS: dict[str, Callable[..., Awaitable[Any]]] = {
     "process_report": process_report,
     "sla_sweep": sla_sweep,
     "make_derivatives": derivatives_job,
     "make_public": public_job,
+    "drop_stale_uploads": stale_uploads_job,
 }

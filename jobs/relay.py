@@ -36,18 +36,24 @@ async def relay_once(*, settings: Settings, enqueue: Callable[[list[int]], None]
     return handed
 
 
-class SweepSchedule:
-    """One SLA sweep per period across every relay: the outbox dedupe key is the period's number.
+UPLOAD_CLEANUP_S = 3600
 
-    Each relay writes the period's entry once, when the period begins, not on every round.
+
+class SweepSchedule:
+    """Periodic jobs, one per period across every relay: the outbox dedupe key is the task and the period's number.
+
+    Each relay writes a period's entry once, when the period begins, not on every round. The SLA sweep runs every
+    `sla_sweep_seconds`; abandoned uploads are cleared hourly.
     """
 
     def __init__(self, settings: Settings) -> None:
-        self.period_s = max(1, settings.sla_sweep_seconds)
-        self.last: int | None = None
+        self.periods = {"sla_sweep": max(1, settings.sla_sweep_seconds), "drop_stale_uploads": UPLOAD_CLEANUP_S}
+        self.last: dict[str, int] = {}
 
     async def tick(self, *, now: datetime | None = None) -> None:
-        bucket = int((now or clock.now()).timestamp()) // self.period_s
-        if bucket != self.last:
-            await outbox.add(task="sla_sweep", args={}, dedupe_key=f"sla_sweep:{bucket}")
-            self.last = bucket
+        seconds = int((now or clock.now()).timestamp())
+        for task, period in self.periods.items():
+            bucket = seconds // period
+            if self.last.get(task) != bucket:
+                await outbox.add(task=task, args={}, dedupe_key=f"{task}:{bucket}")
+                self.last[task] = bucket

@@ -13,23 +13,26 @@ import hashlib
 import re
 import secrets
 from dataclasses import dataclass
+from datetime import timedelta
 
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
+from core import clock
 from core.errors import ConflictError, NotFoundError, ValidationFailed
 from core.media.models import Blob, Media, Upload
 from core.outbox import service as outbox
-from core.settings import Settings
+from core.settings import Settings, get_settings
 from media import images
-from media.storage import MediaStore
+from media.storage import MediaStore, get_store
 
 CONTENT_TYPES = {"jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
 EXTENSIONS = {"jpeg": "jpg", "png": "png", "webp": "webp"}
 MIN_CHUNK = 64 * 1024
 MAX_CHUNK = 8 * 1024 * 1024
 DERIVATIVES_TASK = "make_derivatives"
+STALE_UPLOAD_HOURS = 24.0
 _CLIENT_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
 _UNSAFE_NAME = re.compile(r"[^\w.\- ()\u4e00-\u9fff]")
 
@@ -235,8 +238,8 @@ async def complete_upload(
     upload = await _owned(owner, client_id)
     if upload.status == "completed" and upload.media_id:
         return _state(upload), await Media.get(id=upload.media_id)
-    if upload.status == "refused":
-        raise ConflictError("upload_refused", "this upload's photo was refused; start a new upload")
+    if upload.status in ("refused", "expired"):
+        raise ConflictError("upload_refused", f"this upload was {upload.status}; start a new upload")
     state = _state(upload)
     if state.received != state.chunks:
         raise ConflictError("upload_incomplete", f"{state.received} of {state.chunks} chunks have arrived")
@@ -254,6 +257,21 @@ async def complete_upload(
     await Upload.filter(id=upload.id).update(status="completed", media_id=media.id)
     await _drop_chunks(upload.id, state.chunks, store)
     return _state(await Upload.get(id=upload.id)), media
+
+
+async def drop_stale_uploads(*, store: MediaStore, older_than_h: float = STALE_UPLOAD_HOURS) -> int:
+    """Forget uploads left open for a day (the phone gave up) and their chunks; returns how many."""
+    cutoff = clock.now() - timedelta(hours=older_than_h)
+    stale = await Upload.filter(status="open", updated_at__lt=cutoff)
+    for upload in stale:
+        await _drop_chunks(upload.id, len(upload.chunk_hashes), store)
+        await Upload.filter(id=upload.id, status="open").update(status="expired")
+    return len(stale)
+
+
+async def stale_uploads_job() -> int:
+    """The hourly job: clear uploads abandoned for a day, in the configured store."""
+    return await drop_stale_uploads(store=get_store(get_settings()))
 
 
 async def _drop_chunks(upload_id: int, chunks: int, store: MediaStore) -> None:

@@ -220,3 +220,27 @@ async def test_the_field_app_takes_resumable_uploads_for_the_signed_in_staff_mem
     done = await api.post("/field/v1/uploads/field-upload-0001/complete", headers=headers)
     assert done.status_code == 200 and done.json()["media"]["width"] == 800
     assert (await api.get("/field/v1/uploads/field-upload-0001")).status_code == 401
+
+
+async def test_an_upload_abandoned_for_a_day_is_cleared_with_its_chunks(api, app_settings):
+    from datetime import timedelta
+
+    from core import clock
+    from media.service import drop_stale_uploads
+    from media.storage import get_store
+
+    headers = await staff_headers(api, "inspector.gone")
+    data = photo(1200, 900, seed=4)
+    start = {"upload_id": "phone-upload-gone", "total_size": len(data), "chunk_size": CHUNK}
+    await api.post("/staff/v1/uploads", json=start, headers=headers)
+    await api.put("/staff/v1/uploads/phone-upload-gone/chunks/0", content=data[:CHUNK], headers=headers)
+    chunks = [p for p in app_settings.effective_media_root.rglob("*") if "uploads" in p.parts and p.is_file()]
+    assert len(chunks) == 1
+
+    store = get_store(app_settings)
+    assert await drop_stale_uploads(store=store) == 0  # still fresh
+    await Upload.filter(client_id="phone-upload-gone").update(updated_at=clock.now() - timedelta(hours=25))
+    assert await drop_stale_uploads(store=store) == 1
+    assert not chunks[0].exists()
+    response = await api.post("/staff/v1/uploads/phone-upload-gone/complete", headers=headers)
+    assert response.json()["code"] == "upload_refused"
