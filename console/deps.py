@@ -7,9 +7,8 @@ from typing import Annotated
 from fastapi import Depends
 from fastapi.security import OAuth2PasswordBearer
 
-from core.accounts.tokens import StaffPrincipal, authenticate
+from core.accounts.tokens import StaffPrincipal, authenticate_bearer
 from core.cases.workflow import Actor
-from core.errors import Unauthenticated
 
 # auto_error=False: a missing token becomes our own 401 problem+json, not FastAPI's plain error.
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/auth/token", auto_error=False)
@@ -17,9 +16,7 @@ oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/auth/token", auto_error=False)
 
 async def current_staff(token: Annotated[str | None, Depends(oauth2_scheme)]) -> StaffPrincipal:
     """The signed-in staff member; 401 without a valid bearer token."""
-    if not token:
-        raise Unauthenticated("not_authenticated", "a bearer access token is required")
-    return await authenticate(token)
+    return await authenticate_bearer(token)
 
 
 CurrentStaff = Annotated[StaffPrincipal, Depends(current_staff)]

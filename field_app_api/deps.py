@@ -7,8 +7,7 @@ from typing import Annotated
 from fastapi import Depends
 from fastapi.security import OAuth2PasswordBearer
 
-from core.accounts.tokens import StaffPrincipal, authenticate
-from core.errors import Unauthenticated
+from core.accounts.tokens import StaffPrincipal, authenticate_bearer
 from media.service import Owner
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/auth/token", auto_error=False)
@@ -16,9 +15,7 @@ oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/auth/token", auto_error=False)
 
 async def current_staff(token: Annotated[str | None, Depends(oauth2_scheme)]) -> StaffPrincipal:
     """The signed-in inspector, crew member or officer; 401 without a valid bearer token."""
-    if not token:
-        raise Unauthenticated("not_authenticated", "a bearer access token is required")
-    return await authenticate(token)
+    return await authenticate_bearer(token)
 
 
 CurrentStaff = Annotated[StaffPrincipal, Depends(current_staff)]

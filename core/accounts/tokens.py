@@ -128,6 +128,13 @@ async def revoke(*, session_id: int | None = None, refresh_token: str | None = N
     await _revoke(session_id, reason="sign_out", now=_now())
 
 
+async def authenticate_bearer(token: str | None) -> StaffPrincipal:
+    """The staff member behind an `Authorization: Bearer` token; 401 when there is none or it is not valid."""
+    if not token:
+        raise Unauthenticated("not_authenticated", "a bearer access token is required")
+    return await authenticate(token)
+
+
 async def authenticate(access_token: str) -> StaffPrincipal:
     """The staff member behind an access token, if the token is genuine and its session and account still stand."""
     staff_id, session_id = _decode_access_token(access_token)
