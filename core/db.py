@@ -26,6 +26,7 @@ MODEL_MODULES = [
     "core.cases.models",
     "core.outbox.models",
     "core.media.models",
+    "core.notices.models",
 ]
 MIGRATIONS_MODULE = "core.migrations"
 

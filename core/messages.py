@@ -85,6 +85,15 @@ ERROR_TITLES = {
     "upload_completed": "该上传已完成，无需继续上传。",
     "upload_incomplete": "照片尚未上传完整，请继续上传剩余部分。",
     "upload_refused": "该照片未通过检查，请重新选择照片上传。",
+    # notifications
+    "bad_phone": "手机号码不正确，请填写 11 位手机号。",
+    "bad_openid": "微信用户标识不正确。",
+    "unknown_template": "消息模板不存在。",
+    "template_not_on_channel": "该消息模板不支持此发送渠道。",
+    "missing_param": "消息内容缺少必填项。",
+    "param_too_long": "消息内容过长。",
+    "bad_param": "消息内容格式不正确。",
+    "unknown_channel": "消息发送渠道不正确。",
 }
 DEFAULT_TITLE = "请求无法完成，请稍后再试。"
 

@@ -61,7 +61,13 @@ class Settings(BaseSettings):
     aliyun_sms_endpoint: str = "dysmsapi.aliyuncs.com"
     aliyun_sms_sign_name: str = ""
     aliyun_sms_scheme: str = "https"
-    sms_provider: str = "console"
+    sms_provider: str = "console"  # console (demo), recording (tests), aliyun
+    wechat_provider: str = "console"  # console, recording, wechat
+    sms_per_minute: int = 1  # per number and signature, checked before sending
+    sms_per_hour: int = 5
+    sms_per_day: int = 10
+    quiet_start_hour: int = 22  # no SMS to citizens from 22:00 to 08:00 unless urgent: deferred, not dropped
+    quiet_end_hour: int = 8
     # Photos (media/)
     media_max_bytes: int = 15 * 1024 * 1024  # one photo, as uploaded
     media_max_pixels: int = 40_000_000  # refused from the header, before decoding (decompression bombs)

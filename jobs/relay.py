@@ -37,17 +37,22 @@ async def relay_once(*, settings: Settings, enqueue: Callable[[list[int]], None]
 
 
 UPLOAD_CLEANUP_S = 3600
+STUCK_NOTICES_S = 300
 
 
 class SweepSchedule:
     """Periodic jobs, one per period across every relay: the outbox dedupe key is the task and the period's number.
 
     Each relay writes a period's entry once, when the period begins, not on every round. The SLA sweep runs every
-    `sla_sweep_seconds`; abandoned uploads are cleared hourly.
+    `sla_sweep_seconds`; abandoned uploads are cleared hourly; notices stuck in `sending` are settled every 5 minutes.
     """
 
     def __init__(self, settings: Settings) -> None:
-        self.periods = {"sla_sweep": max(1, settings.sla_sweep_seconds), "drop_stale_uploads": UPLOAD_CLEANUP_S}
+        self.periods = {
+            "sla_sweep": max(1, settings.sla_sweep_seconds),
+            "drop_stale_uploads": UPLOAD_CLEANUP_S,
+            "settle_stuck_notices": STUCK_NOTICES_S,
+        }
         self.last: dict[str, int] = {}
 
     async def tick(self, *, now: datetime | None = None) -> None:

@@ -1,0 +1,59 @@
+from tortoise import migrations
+from tortoise.migrations import operations as ops
+import functools
+from json import dumps, loads
+from tortoise import fields
+from tortoise.indexes import Index
+
+class Migration(migrations.Migration):
+    dependencies = [('tongguan', '0003_media')]
+
+    initial = False
+
+    operations = [
+        ops.CreateModel(
+            name='Notice',
+            fields=[
+                ('id', fields.BigIntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('channel', fields.CharField(max_length=16)),
+                ('recipient', fields.CharField(max_length=64)),
+                ('template', fields.CharField(max_length=48)),
+                ('params', fields.JSONField(default=dict, encoder=functools.partial(dumps, separators=(',', ':')), decoder=loads)),
+                ('urgent', fields.BooleanField(default=False)),
+                ('to_citizen', fields.BooleanField(default=True)),
+                ('dedupe_key', fields.CharField(unique=True, max_length=160)),
+                ('status', fields.CharField(default='pending', db_index=True, max_length=10)),
+                ('attempts', fields.IntField(default=0)),
+                ('next_attempt_at', fields.DatetimeField(db_index=True, auto_now=False, auto_now_add=False)),
+                ('provider_id', fields.CharField(default='', max_length=64)),
+                ('error_code', fields.CharField(default='', max_length=64)),
+                ('error_message', fields.TextField(default='', unique=False)),
+                ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
+                ('sent_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+            ],
+            options={'table': 'notice', 'app': 'tongguan', 'indexes': [Index(fields=['recipient', 'sent_at'])], 'pk_attr': 'id'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='OptOut',
+            fields=[
+                ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('channel', fields.CharField(max_length=16)),
+                ('recipient', fields.CharField(max_length=64)),
+                ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
+            ],
+            options={'table': 'notice_opt_out', 'app': 'tongguan', 'unique_together': (('channel', 'recipient'),), 'pk_attr': 'id', 'table_description': 'A recipient who asked for no more messages on a channel (退订).'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='SubscribeGrant',
+            fields=[
+                ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('openid', fields.CharField(max_length=64)),
+                ('template_id', fields.CharField(max_length=64)),
+                ('remaining', fields.IntField(default=0)),
+            ],
+            options={'table': 'notice_subscribe_grant', 'app': 'tongguan', 'unique_together': (('openid', 'template_id'),), 'pk_attr': 'id', 'table_description': 'One-time authorisations a mini-program user gave for a subscribe-message template: each is used once.'},
+            bases=['Model'],
+        ),
+    ]

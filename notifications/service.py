@@ -1,0 +1,224 @@
+"""Notices: queue a message once, send it once, within the rules (opt-out, quiet hours, per-number limits).
+
+`notify` checks the recipient and the template (bad input is refused before anything is queued) and stores the
+notice with its unique dedupe key and a send job, in the caller's transaction. `send_notice` (the job) claims the
+notice, applies the rules, and marks it `sending` *before* calling the provider: a worker that dies during the
+call leaves it `sending`, and such a notice is never retried blindly — it becomes `unknown` for reconciliation or
+an operator. So a dedupe key is never sent twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.expressions import F
+from tortoise.transactions import in_transaction
+
+from core import clock
+from core.errors import ValidationFailed
+from core.notices.models import CHANNELS, Notice, OptOut, SubscribeGrant
+from core.outbox import service as outbox
+from core.settings import Settings, get_settings
+from notifications import templates
+from notifications.providers import Provider, SendResult, provider_for
+
+log = logging.getLogger("tongguan.notify")
+SEND_TASK = "send_notice"
+MAX_ATTEMPTS = 6
+SENT_LIKE = ("sending", "sent", "unknown")  # what counts against a number's limits
+STUCK_SENDING_S = 300.0
+
+
+async def notify(
+    *,
+    channel: str,
+    recipient: str,
+    template: str,
+    params: dict[str, Any],
+    dedupe_key: str,
+    urgent: bool = False,
+    to_citizen: bool = True,
+    conn: BaseDBAsyncClient | None = None,
+) -> None:
+    """Queue one message; the same dedupe key again is a no-op (it is, or was, already queued)."""
+    if channel not in CHANNELS:
+        raise ValidationFailed("unknown_channel", f"channel must be one of {', '.join(CHANNELS)}")
+    recipient = templates.check_recipient(channel, recipient)
+    templates.render(template, channel, params)  # refuse bad params now, not at send time
+    notice = Notice(
+        channel=channel,
+        recipient=recipient,
+        template=template,
+        params={k: str(v) for k, v in params.items()},
+        urgent=urgent,
+        to_citizen=to_citizen,
+        dedupe_key=dedupe_key,
+        next_attempt_at=clock.now(),
+    )
+    await Notice.bulk_create([notice], ignore_conflicts=True, using_db=conn)
+    await outbox.add(task=SEND_TASK, args={"dedupe_key": dedupe_key}, dedupe_key=f"{SEND_TASK}:{dedupe_key}", conn=conn)
+
+
+@dataclass(frozen=True)
+class Decision:
+    send: bool
+    status: str = ""  # when not sending now: deferred / cancelled
+    until: datetime | None = None
+    reason: str = ""
+
+
+def quiet_until(moment: datetime, settings: Settings) -> datetime | None:
+    """The end of the citizens' quiet hours when `moment` falls in them (China time), else None."""
+    local = clock.china(moment)
+    start, end = settings.quiet_start_hour, settings.quiet_end_hour
+    if local.hour >= start:
+        return (local + timedelta(days=1)).replace(hour=end, minute=0, second=0, microsecond=0)
+    if local.hour < end:
+        return local.replace(hour=end, minute=0, second=0, microsecond=0)
+    return None
+
+
+async def _rate_limited_until(
+    notice: Notice, now: datetime, settings: Settings, conn: BaseDBAsyncClient
+) -> datetime | None:
+    """When this number may get another SMS, if one of its limits (minute, hour, day) is reached now."""
+    for window, limit in (
+        (timedelta(minutes=1), settings.sms_per_minute),
+        (timedelta(hours=1), settings.sms_per_hour),
+        (timedelta(days=1), settings.sms_per_day),
+    ):
+        recent = (
+            await Notice.filter(
+                channel="sms", recipient=notice.recipient, status__in=SENT_LIKE, sent_at__gte=now - window
+            )
+            .using_db(conn)
+            .order_by("sent_at")
+            .values_list("sent_at", flat=True)
+        )
+        if len(recent) >= limit:
+            oldest: datetime = recent[len(recent) - limit]  # type: ignore[assignment]
+            return oldest + window  # the moment the oldest counted send leaves the window
+    return None
+
+
+async def _decide(notice: Notice, now: datetime, settings: Settings, conn: BaseDBAsyncClient) -> Decision:
+    if await OptOut.filter(channel=notice.channel, recipient=notice.recipient).using_db(conn).exists():
+        return Decision(False, "cancelled", reason="opted_out")
+    if notice.channel == "sms":
+        if notice.to_citizen and not notice.urgent and (until := quiet_until(now, settings)):
+            return Decision(False, "deferred", until, "quiet_hours")
+        if until := await _rate_limited_until(notice, now, settings, conn):
+            return Decision(False, "deferred", until, "rate_limited")
+    if notice.channel == "wechat_subscribe":
+        spec = templates.templates()[notice.template]["wechat_subscribe"]
+        # One authorisation, one message: take it now, under the row lock of this notice.
+        used = (
+            await SubscribeGrant.filter(openid=notice.recipient, template_id=spec["template_id"], remaining__gt=0)
+            .using_db(conn)
+            .update(remaining=F("remaining") - 1)
+        )
+        if not used:
+            return Decision(False, "cancelled", reason="no_subscription")
+    return Decision(True)
+
+
+async def send_notice(*, dedupe_key: str, provider: Provider | None = None) -> str:
+    """The job: send one notice if it is due; safe to run twice or at once (a notice is claimed once)."""
+    settings = get_settings()
+    now = clock.now()
+    async with in_transaction() as conn:
+        query = Notice.filter(dedupe_key=dedupe_key).using_db(conn)
+        if conn.capabilities.dialect == "postgres":
+            query = query.select_for_update()
+        notice = await query.first()
+        if notice is None or notice.status not in ("pending", "deferred") or notice.next_attempt_at > now:
+            return notice.status if notice else "missing"
+        decision = await _decide(notice, now, settings, conn)
+        if not decision.send:
+            notice.status, notice.error_code = decision.status, decision.reason
+            if decision.until:
+                notice.next_attempt_at = decision.until
+                await _again(notice, decision.until, now, conn)
+            await notice.save(using_db=conn)
+            return notice.status
+        notice.status, notice.attempts, notice.sent_at = "sending", notice.attempts + 1, now
+        await notice.save(using_db=conn)
+    rendered = templates.render(notice.template, notice.channel, notice.params)
+    chosen = provider or _provider(notice.channel, settings)
+    try:
+        result = chosen.send(rendered, recipient=notice.recipient, out_id=notice.dedupe_key)
+    except Exception as exc:  # an adapter bug or a failure we cannot place: the provider may have it
+        log.exception("provider raised", extra={"fields": {"notice": notice.id}})
+        result = SendResult("unknown", code=type(exc).__name__, message=str(exc)[:500])
+    return await _record(notice, result, now)
+
+
+async def _record(notice: Notice, result: SendResult, now: datetime) -> str:
+    """Store what the provider said; a retry is planned with a growing pause, never for an unknown outcome."""
+    fields: dict[str, Any] = {
+        "error_code": result.code if result.outcome != "sent" else "",
+        "error_message": result.message,
+    }
+    match result.outcome:
+        case "sent":
+            fields.update(status="sent", provider_id=result.provider_id)
+        case "retry" | "pause" if notice.attempts < MAX_ATTEMPTS:
+            # pause: the account is out of credit or service; wait long and let operators see the code.
+            delay = timedelta(hours=1) if result.outcome == "pause" else timedelta(seconds=30 * 2**notice.attempts)
+            fields.update(status="deferred", next_attempt_at=now + delay)
+            async with in_transaction() as conn:
+                await _again(notice, now + delay, now, conn)
+                await Notice.filter(id=notice.id).using_db(conn).update(**fields)
+            return "deferred"
+        case "unknown":
+            fields.update(status="unknown")
+        case _:  # dead, window_closed, or retries used up
+            fields.update(status="failed")
+    await Notice.filter(id=notice.id).update(**fields)
+    return fields["status"]
+
+
+async def _again(notice: Notice, when: datetime, now: datetime, conn: BaseDBAsyncClient) -> None:
+    await outbox.add(
+        task=SEND_TASK,
+        args={"dedupe_key": notice.dedupe_key},
+        dedupe_key=f"{SEND_TASK}:{notice.dedupe_key}:{notice.attempts}:{int(when.timestamp())}",
+        delay_s=max(0.0, (when - now).total_seconds()),
+        conn=conn,
+    )
+
+
+def _provider(channel: str, settings: Settings) -> Provider:
+    return provider_for(channel, settings.sms_provider if channel == "sms" else settings.wechat_provider)
+
+
+async def settle_stuck(*, older_than_s: float = STUCK_SENDING_S) -> int:
+    """Notices left `sending` by a worker that died mid-call become `unknown`: reconciled, never resent blindly."""
+    cutoff = clock.now() - timedelta(seconds=older_than_s)
+    return await Notice.filter(status="sending", sent_at__lt=cutoff).update(
+        status="unknown", error_code="worker_lost", error_message="the worker stopped during the provider call"
+    )
+
+
+async def opt_out(*, channel: str, recipient: str) -> None:
+    """Record a 退订: no more messages to this recipient on this channel."""
+    recipient = templates.check_recipient(channel, recipient)
+    await OptOut.bulk_create([OptOut(channel=channel, recipient=recipient)], ignore_conflicts=True)
+
+
+async def grant_subscription(*, openid: str, template_id: str, times: int = 1) -> None:
+    """The user accepted a subscribe-message template (one-time authorisations add up)."""
+    grant, _ = await SubscribeGrant.get_or_create(openid=openid, template_id=template_id)
+    await SubscribeGrant.filter(id=grant.id).update(remaining=F("remaining") + times)
+
+
+async def status_counts() -> dict[str, int]:
+    """Notices per status, for `tongguan notify status`."""
+    return {
+        status: await Notice.filter(status=status).count()
+        for status in ("pending", "deferred", "sending", "sent", "failed", "unknown", "cancelled")
+    }

@@ -1,0 +1,171 @@
+"""Notices arrive once, on time, within the rules; bad input is refused before anything is queued."""
+
+from datetime import datetime
+
+import pytest
+
+from core import clock
+from core.errors import NotFoundError, ValidationFailed
+from core.notices.models import Notice
+from core.outbox.models import OutboxEntry
+from core.settings import Settings, use_settings
+from notifications.providers import SendResult, recording
+from notifications.service import grant_subscription, notify, opt_out, send_notice, settle_stuck
+
+PHONE = "13812345678"
+OPENID = "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"
+DAYTIME = datetime(2026, 11, 30, 10, 0, tzinfo=clock.CHINA)
+
+
+@pytest.fixture(autouse=True)
+def recorder(db):
+    use_settings(Settings(_env_file=None, database_url=db, sms_provider="recording", wechat_provider="recording"))
+    recording.sent.clear()
+    recording.script.clear()
+    clock.simulate(DAYTIME)
+    yield recording
+    clock.simulate(None)
+
+
+async def progress_sms(key: str = "case-1:dispatched:sms", **overrides) -> str:
+    fields = {"number": "20261130000001", "status": "已派遣", "note": "正在处置"}
+    await notify(
+        channel="sms",
+        recipient=overrides.pop("recipient", PHONE),
+        template="case_progress",
+        params={**fields, **overrides},
+        dedupe_key=key,
+    )
+    return key
+
+
+async def test_a_notice_is_sent_once_however_often_its_job_runs(recorder):
+    key = await progress_sms()
+    await notify(
+        channel="sms",
+        recipient=PHONE,
+        template="case_progress",
+        params={"number": "20261130000001", "status": "已派遣", "note": "x"},
+        dedupe_key=key,
+    )
+    assert await send_notice(dedupe_key=key) == "sent"
+    assert await send_notice(dedupe_key=key) == "sent"
+    assert len(recorder.sent) == 1
+    assert await Notice.all().count() == 1 and await OutboxEntry.filter(task="send_notice").count() == 1
+    recipient, message = recorder.sent[0]
+    assert recipient == PHONE and message.data == {"number": "20261130000001", "status": "已派遣"}
+
+
+async def test_a_notice_left_sending_by_a_dead_worker_is_never_sent_again_but_reconciled(recorder):
+    key = await progress_sms()
+    await Notice.filter(dedupe_key=key).update(status="sending", sent_at=clock.now())  # the worker died mid-call
+    assert await send_notice(dedupe_key=key) == "sending"
+    clock.simulate(DAYTIME.replace(minute=10))
+    assert await settle_stuck() == 1
+    assert (await Notice.get(dedupe_key=key)).status == "unknown"
+    assert await send_notice(dedupe_key=key) == "unknown"
+    assert recorder.sent == []
+
+
+async def test_sms_to_citizens_waits_for_the_end_of_quiet_hours_unless_urgent(recorder):
+    clock.simulate(datetime(2026, 11, 30, 23, 30, tzinfo=clock.CHINA))
+    key = await progress_sms()
+    assert await send_notice(dedupe_key=key) == "deferred"
+    notice = await Notice.get(dedupe_key=key)
+    assert clock.china(notice.next_attempt_at) == datetime(2026, 12, 1, 8, 0, tzinfo=clock.CHINA)
+    assert recorder.sent == []
+    clock.simulate(datetime(2026, 12, 1, 8, 0, 1, tzinfo=clock.CHINA))
+    assert await send_notice(dedupe_key=key) == "sent"
+
+    clock.simulate(datetime(2026, 12, 1, 23, 30, tzinfo=clock.CHINA))
+    await notify(
+        channel="sms",
+        recipient="13900000000",
+        template="sla_overdue",
+        params={"number": "20261201000009", "stage": "处置"},
+        dedupe_key="urgent-1",
+        urgent=True,
+    )
+    assert await send_notice(dedupe_key="urgent-1") == "sent"
+
+
+async def test_a_second_sms_to_one_number_within_a_minute_is_deferred_not_dropped(recorder):
+    first = await progress_sms("k1")
+    second = await progress_sms("k2", status="已结案")
+    assert await send_notice(dedupe_key=first) == "sent"
+    assert await send_notice(dedupe_key=second) == "deferred"
+    clock.simulate(DAYTIME.replace(minute=1, second=1))
+    assert await send_notice(dedupe_key=second) == "sent"
+    assert len(recorder.sent) == 2
+
+
+async def test_an_opted_out_number_gets_nothing(recorder):
+    await opt_out(channel="sms", recipient="+86 138-1234-5678")
+    key = await progress_sms()
+    assert await send_notice(dedupe_key=key) == "cancelled"
+    assert recorder.sent == []
+
+
+async def test_a_one_time_subscribe_authorisation_is_used_once(recorder):
+    await grant_subscription(openid=OPENID, template_id="case-progress")
+    params = {"number": "20261130000001", "status": "已派遣", "note": "正在处置", "time": "2026-11-30 10:00"}
+    for key in ("s1", "s2"):
+        await notify(
+            channel="wechat_subscribe", recipient=OPENID, template="case_progress", params=params, dedupe_key=key
+        )
+    assert await send_notice(dedupe_key="s1") == "sent"
+    assert await send_notice(dedupe_key="s2") == "cancelled"
+    assert (await Notice.get(dedupe_key="s2")).error_code == "no_subscription"
+
+
+@pytest.mark.parametrize(
+    ("result", "status"),
+    [
+        (SendResult("retry", code="isp.SYSTEM_ERROR"), "deferred"),
+        (SendResult("pause", code="isv.AMOUNT_NOT_ENOUGH"), "deferred"),
+        (SendResult("dead", code="isv.MOBILE_NUMBER_ILLEGAL"), "failed"),
+        (SendResult("unknown", code="timeout"), "unknown"),
+    ],
+)
+async def test_each_provider_outcome_leads_where_it_should(recorder, result, status):
+    recorder.script.append(result)
+    key = await progress_sms()
+    assert await send_notice(dedupe_key=key) == status
+    notice = await Notice.get(dedupe_key=key)
+    assert notice.error_code == result.code
+    if status == "deferred":
+        assert notice.next_attempt_at > clock.now()
+        assert await OutboxEntry.filter(task="send_notice").count() == 2  # the retry is planned as a job
+        assert await send_notice(dedupe_key=key) == "deferred"  # not before its time
+
+
+@pytest.mark.parametrize(
+    ("call", "code"),
+    [
+        ({"recipient": "12345"}, "bad_phone"),
+        ({"template": "no_such_template"}, "unknown_template"),
+        ({"params": {"number": "20261130000001"}}, "missing_param"),
+        ({"params": {"number": "2" * 40, "status": "已派遣", "note": "x"}}, "param_too_long"),
+        (
+            {
+                "channel": "wechat_subscribe",
+                "recipient": OPENID,
+                "params": {"number": "1", "status": "已经派遣出去了", "note": "x", "time": "2026-11-30"},
+            },
+            "bad_param",
+        ),
+    ],
+)
+async def test_bad_input_is_refused_before_anything_is_queued(call, code):
+    args = {
+        "channel": "sms",
+        "recipient": PHONE,
+        "template": "case_progress",
+        "params": {"number": "1", "status": "已派遣", "note": "x"},
+        "dedupe_key": "bad-1",
+        **call,
+    }
+    with pytest.raises((ValidationFailed, NotFoundError)) as refused:
+        await notify(**args)
+    assert refused.value.code == code
+    assert await Notice.all().count() == 0 and await OutboxEntry.all().count() == 0
