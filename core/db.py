@@ -27,6 +27,7 @@ MODEL_MODULES = [
     "core.outbox.models",
     "core.media.models",
     "core.notices.models",
+    "core.permits.models",
 ]
 MIGRATIONS_MODULE = "core.migrations"
 

@@ -19,7 +19,7 @@ from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
 from core import clock
-from core.errors import ValidationFailed
+from core.errors import NotFoundError, ValidationFailed
 from core.notices.models import CHANNELS, Notice, OptOut, SubscribeGrant
 from core.outbox import service as outbox
 from core.settings import Settings, get_settings
@@ -222,3 +222,62 @@ async def status_counts() -> dict[str, int]:
         status: await Notice.filter(status=status).count()
         for status in ("pending", "deferred", "sending", "sent", "failed", "unknown", "cancelled")
     }
+
+
+@dataclass(frozen=True)
+class Planned:
+    """One message a planner wants sent (validated and stored by `notify_many`)."""
+
+    channel: str
+    recipient: str
+    template: str
+    params: dict[str, Any]
+    dedupe_key: str
+    urgent: bool = False
+    to_citizen: bool = False
+
+
+async def notify_many(items: list[Planned], *, dry_run: bool = False) -> tuple[int, list[tuple[Planned, str]]]:
+    """Queue many messages in one transaction (reminder runs): returns (queued, refused with the reason).
+
+    A key that is already there is skipped, so a run started again queues nothing twice. A dry run checks and
+    counts what it would queue, and writes nothing.
+    """
+    good: list[Planned] = []
+    refused: list[tuple[Planned, str]] = []
+    for item in items:
+        try:
+            recipient = templates.check_recipient(item.channel, item.recipient)
+            templates.render(item.template, item.channel, item.params)
+        except (ValidationFailed, NotFoundError) as exc:
+            refused.append((item, exc.code))
+            continue
+        good.append(Planned(**{**item.__dict__, "recipient": recipient}))
+    now = clock.now()
+    async with in_transaction() as conn:
+        keys = [g.dedupe_key for g in good]
+        known = set(await Notice.filter(dedupe_key__in=keys).using_db(conn).values_list("dedupe_key", flat=True))
+        fresh = [g for g in good if g.dedupe_key not in known]
+        if dry_run:
+            return len(fresh), refused
+        await Notice.bulk_create(
+            [
+                Notice(
+                    channel=g.channel,
+                    recipient=g.recipient,
+                    template=g.template,
+                    params={k: str(v) for k, v in g.params.items()},
+                    urgent=g.urgent,
+                    to_citizen=g.to_citizen,
+                    dedupe_key=g.dedupe_key,
+                    next_attempt_at=now,
+                )
+                for g in fresh
+            ],
+            ignore_conflicts=True,
+            using_db=conn,
+        )
+        await outbox.add_many(
+            [(SEND_TASK, {"dedupe_key": g.dedupe_key}, f"{SEND_TASK}:{g.dedupe_key}") for g in fresh], conn=conn
+        )
+    return len(fresh), refused

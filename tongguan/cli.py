@@ -27,12 +27,16 @@ from tongguan.report_cli import report_app
 app = typer.Typer(help="tongguan: citizen and field services of a city's 运管服 platform.", no_args_is_help=True)
 import_app = typer.Typer(help="Import reference data from files.", no_args_is_help=True)
 users_app = typer.Typer(help="Staff accounts.", no_args_is_help=True)
+remind_app = typer.Typer(help="Scheduled reminders (also run by the workers' schedule).", no_args_is_help=True)
+notify_app = typer.Typer(help="SMS and WeChat notices.", no_args_is_help=True)
 media_app = typer.Typer(help="Photo storage.", no_args_is_help=True)
 jobs_app = typer.Typer(help="The outbox of background jobs: backlog, failures, retries.", no_args_is_help=True)
 app.add_typer(import_app, name="import")
 app.add_typer(users_app, name="users")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(media_app, name="media")
+app.add_typer(remind_app, name="remind")
+app.add_typer(notify_app, name="notify")
 app.add_typer(report_app, name="report")
 console = Console(stderr=True)
 
@@ -305,6 +309,65 @@ def export(
         task = bar.add_task(f"exporting {what}", total=None)
         count = _run(lambda: exporters[what](path=file, progress=lambda n: bar.advance(task, n)))
     console.print(f"[green]exported[/green] {count:,} {what} to {file}")
+
+
+@remind_app.command("ads")
+def remind_ads(
+    today: Annotated[str | None, typer.Option(help="Plan as of this day (YYYY-MM-DD); default: today.")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Check and count, queue nothing.")] = False,
+) -> None:
+    """Queue expiry notices for outdoor-ad permits (30 and 7 days before); safe to run again."""
+    from datetime import date
+
+    from core import clock
+    from notifications.reminders import remind_ads as plan
+
+    try:
+        day = date.fromisoformat(today) if today else clock.now().date()
+    except ValueError:
+        console.print(f"[red]error[/red] --today must be YYYY-MM-DD, got {today!r}")
+        raise typer.Exit(code=1) from None
+    started = time.perf_counter()
+    with _progress() as bar:
+        sink = RichProgress(bar)
+        run = _run(lambda: plan(today=day, dry_run=dry_run, progress=sink))
+        sink.finish()
+    table = Table(title=f"ad permit reminders for {day.isoformat()}{' (dry run)' if dry_run else ''}")
+    table.add_column("what")
+    table.add_column("count", justify="right")
+    table.add_row("permits expiring within 30 days", f"{run.permits:,}")
+    table.add_row("messages planned", f"{run.planned:,}")
+    table.add_row("would be queued" if dry_run else "queued (new)", f"{run.queued:,}")
+    for code, n in sorted(run.refused.items()):
+        table.add_row(f"refused: {code}", f"{n:,}")
+    console.print(table)
+    console.print(f"done in {time.perf_counter() - started:.1f} s")
+
+
+@notify_app.command("status")
+def notify_status() -> None:
+    """Notices by status, and the failed and unknown ones with their reasons."""
+    from core.notices.models import Notice
+    from notifications.service import status_counts
+
+    async def work() -> tuple[dict[str, int], list]:
+        stuck = await Notice.filter(status__in=("failed", "unknown")).order_by("-id").limit(50)
+        return await status_counts(), stuck
+
+    counts, stuck = _run(work)
+    table = Table(title="notices")
+    table.add_column("status")
+    table.add_column("count", justify="right")
+    for status, n in counts.items():
+        table.add_row(status, f"{n:,}")
+    console.print(table)
+    if stuck:
+        letters = Table(title="failed and unknown (latest 50)")
+        for column in ("id", "channel", "template", "status", "code", "reason"):
+            letters.add_column(column)
+        for n in stuck:
+            letters.add_row(str(n.id), n.channel, n.template, n.status, n.error_code, n.error_message[:80])
+        console.print(letters)
 
 
 @media_app.command("ensure-bucket")

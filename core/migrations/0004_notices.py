@@ -2,6 +2,7 @@ from tortoise import migrations
 from tortoise.migrations import operations as ops
 import functools
 from json import dumps, loads
+from tortoise.fields.base import OnDelete
 from tortoise import fields
 from tortoise.indexes import Index
 
@@ -11,6 +12,34 @@ class Migration(migrations.Migration):
     initial = False
 
     operations = [
+        ops.CreateModel(
+            name='AdCompany',
+            fields=[
+                ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('name', fields.CharField(max_length=128)),
+                ('contact_name', fields.CharField(default='', max_length=64)),
+                ('contact_phone', fields.CharField(default='', max_length=20)),
+                ('openid', fields.CharField(null=True, max_length=64)),
+                ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
+            ],
+            options={'table': 'ad_company', 'app': 'tongguan', 'pk_attr': 'id'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='AdPermit',
+            fields=[
+                ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('number', fields.CharField(unique=True, max_length=32)),
+                ('company', fields.ForeignKeyField('tongguan.AdCompany', source_field='company_id', db_constraint=True, to_field='id', related_name='permits', on_delete=OnDelete.RESTRICT)),
+                ('site', fields.CharField(max_length=128)),
+                ('lon', fields.FloatField(null=True)),
+                ('lat', fields.FloatField(null=True)),
+                ('valid_to', fields.DateField(db_index=True)),
+                ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
+            ],
+            options={'table': 'ad_permit', 'app': 'tongguan', 'pk_attr': 'id'},
+            bases=['Model'],
+        ),
         ops.CreateModel(
             name='Notice',
             fields=[

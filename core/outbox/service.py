@@ -29,6 +29,17 @@ async def add(
     await OutboxEntry.bulk_create([entry], ignore_conflicts=True, using_db=conn)
 
 
+async def add_many(entries: list[tuple[str, dict[str, Any], str]], *, conn: BaseDBAsyncClient | None = None) -> None:
+    """Store many (task, args, dedupe_key) jobs at once; keys already there are left alone."""
+    now = clock.now()
+    await OutboxEntry.bulk_create(
+        [OutboxEntry(task=task, args=args, dedupe_key=key, available_at=now) for task, args, key in entries],
+        ignore_conflicts=True,
+        batch_size=1000,
+        using_db=conn,
+    )
+
+
 async def claim_for_handing(*, limit: int, stale_after_s: float) -> list[int]:
     """Claim due entries and mark them queued in one transaction.
 
