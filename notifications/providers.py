@@ -11,6 +11,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from core.settings import Settings
 from notifications.templates import Rendered
 
 log = logging.getLogger("tongguan.notify")
@@ -64,10 +65,70 @@ recording = RecordingProvider()
 _console = ConsoleProvider()
 
 
-def provider_for(channel: str, word: str) -> Provider:
-    """The provider a settings word names for a channel (console, recording; vendors when configured)."""
+class AliyunSmsProvider:
+    """Template SMS through Aliyun (`sms_aliyun.py` holds the SDK)."""
+
+    def __init__(self, settings: Settings) -> None:
+        from notifications.sms_aliyun import AliyunSms
+
+        self.client = AliyunSms.from_settings(settings)
+
+    def send(self, message: Rendered, *, recipient: str, out_id: str) -> SendResult:
+        return self.client.send(phone=recipient, template_code=message.template_id, params=message.data, out_id=out_id)
+
+
+class WeChatProvider:
+    """Subscribe messages (mini-program), template and customer-service messages (official account)."""
+
+    def __init__(self, settings: Settings) -> None:
+        import redis
+
+        from notifications.wechat_send import WeChatSender
+        from notifications.wechat_token import TokenStore
+
+        if not settings.redis_url:
+            raise ValueError("the WeChat provider shares access tokens through Redis: set TG_REDIS_URL")
+        tokens = TokenStore.from_settings(redis.Redis.from_url(settings.redis_url), settings)
+        secret = settings.miniapp_secret.get_secret_value()
+        self.miniapp = WeChatSender(
+            appid=settings.miniapp_appid, secret=secret, api_base=settings.miniapp_api_base, tokens=tokens
+        )
+        secret = settings.wechat_secret.get_secret_value()
+        self.account = WeChatSender(
+            appid=settings.wechat_appid, secret=secret, api_base=settings.wechat_api_base, tokens=tokens
+        )
+
+    def send(self, message: Rendered, *, recipient: str, out_id: str) -> SendResult:
+        match message.channel:
+            case "wechat_subscribe":
+                result = self.miniapp.subscribe_message(
+                    openid=recipient, template_id=message.template_id, data=message.data
+                )
+            case "wechat_template":
+                result = self.account.template_message(
+                    openid=recipient, template_id=message.template_id, data=message.data
+                )
+            case _:
+                result = self.account.customer_service_text(openid=recipient, text=message.text)
+        return SendResult(result.outcome, provider_id=result.msgid, code=str(result.errcode), message=result.errmsg)
+
+
+_vendors: dict[tuple[str, int], Provider] = {}
+
+
+def provider_for(channel: str, word: str, settings: Settings) -> Provider:
+    """The provider a settings word names for a channel: console, recording, aliyun (SMS) or wechat."""
     if word == "console":
         return _console
     if word == "recording":
         return recording
-    raise ValueError(f"unknown provider {word!r} for {channel}; choose console or recording")
+    kinds: dict[str, type[AliyunSmsProvider] | type[WeChatProvider]] = {
+        "aliyun": AliyunSmsProvider,
+        "wechat": WeChatProvider,
+    }
+    if word not in kinds or (word == "aliyun") != (channel == "sms"):
+        raise ValueError(f"unknown provider {word!r} for {channel}; choose console, recording, aliyun or wechat")
+    key = (word, id(settings))  # one client per configuration: the SDK clients are thread-safe and worth keeping
+    if key not in _vendors:
+        _vendors[key] = kinds[word](settings)
+    return _vendors[key]

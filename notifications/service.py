@@ -193,7 +193,7 @@ async def _again(notice: Notice, when: datetime, now: datetime, conn: BaseDBAsyn
 
 
 def _provider(channel: str, settings: Settings) -> Provider:
-    return provider_for(channel, settings.sms_provider if channel == "sms" else settings.wechat_provider)
+    return provider_for(channel, settings.sms_provider if channel == "sms" else settings.wechat_provider, settings)
 
 
 async def settle_stuck(*, older_than_s: float = STUCK_SENDING_S) -> int:

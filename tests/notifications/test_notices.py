@@ -169,3 +169,31 @@ async def test_bad_input_is_refused_before_anything_is_queued(call, code):
         await notify(**args)
     assert refused.value.code == code
     assert await Notice.all().count() == 0 and await OutboxEntry.all().count() == 0
+
+
+async def test_a_queued_sms_goes_out_through_the_real_aliyun_sdk_signed_and_once(db):
+    from pydantic import SecretStr
+
+    from tests.stubs.aliyun_sms import AliyunSmsStub
+
+    with AliyunSmsStub(keys={"LTAIcity": "city-secret"}) as stub:
+        use_settings(
+            Settings(
+                _env_file=None,
+                database_url=db,
+                sms_provider="aliyun",
+                aliyun_access_key_id="LTAIcity",
+                aliyun_access_key_secret=SecretStr("city-secret"),
+                aliyun_sms_endpoint=stub.endpoint,
+                aliyun_sms_scheme="http",
+                aliyun_sms_sign_name="沈阳城管",
+            )
+        )
+        key = await progress_sms()
+        assert await send_notice(dedupe_key=key) == "sent"
+        assert await send_notice(dedupe_key=key) == "sent"
+    assert len(stub.sent) == 1
+    sms = stub.sent[0]
+    assert sms.phone == PHONE and sms.params["TemplateCode"] == "SMS_CASE_PROGRESS" and sms.params["OutId"] == key
+    assert sms.template_param == {"number": "20261130000001", "status": "已派遣"}
+    assert (await Notice.get(dedupe_key=key)).provider_id == sms.biz_id
