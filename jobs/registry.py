@@ -10,6 +10,7 @@ from core.reports.flows import process_report
 from media.derivatives import derivatives_job
 from media.public import public_job
 from media.service import stale_uploads_job
+from notifications.case_notices import notify_reporters
 from notifications.service import send_notice, settle_stuck
 
 TASKS: dict[str, Callable[..., Awaitable[Any]]] = {
@@ -19,5 +20,6 @@ TASKS: dict[str, Callable[..., Awaitable[Any]]] = {
     "make_public": public_job,
     "drop_stale_uploads": stale_uploads_job,
     "send_notice": send_notice,
+    "case_notices": notify_reporters,
     "settle_stuck_notices": settle_stuck,
 }

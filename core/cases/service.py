@@ -28,6 +28,7 @@ from core.catalog.models import Subclass
 from core.db import on_open
 from core.errors import NotFoundError, PermissionDenied, ValidationFailed
 from core.org.models import Department
+from core.outbox import service as outbox
 from core.reports.models import Report
 from core.reports.service import check_photos
 from core.settings import get_settings
@@ -55,6 +56,9 @@ KEEPS_CLOCK = frozenset(
         "rate",
     }
 )
+# Statuses the reporters of a case are told of (受理, 不予立案, 派遣, 办结), by the notifications job.
+REPORTERS_HEAR = frozenset({Status.ACCEPTED, Status.REJECTED, Status.DISPATCHED, Status.CLOSED})
+CASE_NOTICES_TASK = "case_notices"
 # Actions that give the department the full time again although the stage stays the same.
 RESTARTS_CLOCK = frozenset({"redispatch", "check_fail", "rework", "reopen"})
 
@@ -115,6 +119,7 @@ class Work:
     events: list[CaseEvent] = field(default_factory=list)
     new_tasks: list[CaseTask] = field(default_factory=list)
     touched_tasks: list[CaseTask] = field(default_factory=list)
+    reached: list[tuple[str, int]] = field(default_factory=list)  # (status, stage_seq) that reporters hear of
     is_new: bool = False  # not inserted yet: events and tasks get the case id when it is
 
     @classmethod
@@ -191,6 +196,8 @@ class Work:
         c.is_open = target not in workflow.TERMINAL
         seq = c.stage_seq
         await self._clock(action, previous)
+        if target != previous and target in REPORTERS_HEAR:
+            self.reached.append((target, c.stage_seq))
         if c.stage_seq != seq and c.stage_deadline is not None:
             # A new stage's clock started: its deadline is part of the timeline (per-stage deadlines).
             detail.update(stage=c.stage, stage_deadline=c.stage_deadline.isoformat())
@@ -475,7 +482,16 @@ class Work:
             await task.save(using_db=self.conn)
         for task in self.touched_tasks:
             await task.save(using_db=self.conn)
-        self.events, self.new_tasks, self.touched_tasks = [], [], []
+        for status, seq in self.reached:
+            # Written with the change: the reporters hear of it even if the process stops right after the commit.
+            key = f"{CASE_NOTICES_TASK}:{self.case.id}:{status}:{seq}"
+            await outbox.add(
+                task=CASE_NOTICES_TASK,
+                args={"case_id": self.case.id, "status": status, "key": key},
+                dedupe_key=key,
+                conn=self.conn,
+            )
+        self.events, self.new_tasks, self.touched_tasks, self.reached = [], [], [], []
 
 
 async def act(

@@ -85,4 +85,9 @@ class Migration(migrations.Migration):
             options={'table': 'notice_subscribe_grant', 'app': 'tongguan', 'unique_together': (('openid', 'template_id'),), 'pk_attr': 'id', 'table_description': 'One-time authorisations a mini-program user gave for a subscribe-message template: each is used once.'},
             bases=['Model'],
         ),
+        ops.AddField(
+            model_name='Report',
+            name='notify_sms',
+            field=fields.BooleanField(default=False),
+        ),
     ]

@@ -49,6 +49,7 @@ class Report(Model):
         "tongguan.Case", related_name="reports", null=True, on_delete=fields.RESTRICT
     )
     case_id: int | None
+    notify_sms = fields.BooleanField(default=False)  # the reporter asked for progress by SMS (to their phone)
     flagged = fields.BooleanField(default=False)  # e.g. content review asked for a person's look
     created_at = created_at()
     processed_at = fields.DatetimeField(null=True)
