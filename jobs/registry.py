@@ -11,7 +11,7 @@ from media.derivatives import derivatives_job
 from media.public import public_job
 from media.service import stale_uploads_job
 from notifications.case_notices import notify_reporters
-from notifications.service import send_notice, settle_stuck
+from notifications.service import reconcile_unknown, send_notice, settle_stuck
 
 TASKS: dict[str, Callable[..., Awaitable[Any]]] = {
     "process_report": process_report,
@@ -22,4 +22,5 @@ TASKS: dict[str, Callable[..., Awaitable[Any]]] = {
     "send_notice": send_notice,
     "case_notices": notify_reporters,
     "settle_stuck_notices": settle_stuck,
+    "reconcile_notices": reconcile_unknown,
 }

@@ -52,6 +52,7 @@ class SweepSchedule:
             "sla_sweep": max(1, settings.sla_sweep_seconds),
             "drop_stale_uploads": UPLOAD_CLEANUP_S,
             "settle_stuck_notices": STUCK_NOTICES_S,
+            "reconcile_notices": STUCK_NOTICES_S,
         }
         self.last: dict[str, int] = {}
 

@@ -9,6 +9,7 @@ import logging
 import threading
 from collections import deque
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Protocol
 
 from core.settings import Settings
@@ -75,6 +76,10 @@ class AliyunSmsProvider:
 
     def send(self, message: Rendered, *, recipient: str, out_id: str) -> SendResult:
         return self.client.send(phone=recipient, template_code=message.template_id, params=message.data, out_id=out_id)
+
+    def reconcile(self, *, recipient: str, provider_id: str, out_id: str, sent_on: date) -> str:
+        """What Aliyun knows of a send whose answer we never got (QuerySendDetails by BizId or OutId)."""
+        return self.client.query(phone=recipient, biz_id=provider_id, send_date=sent_on, out_id=out_id)
 
 
 class WeChatProvider:

@@ -20,7 +20,7 @@ from tortoise.transactions import in_transaction
 
 from core import clock
 from core.errors import NotFoundError, ValidationFailed
-from core.notices.models import CHANNELS, Notice, OptOut, SubscribeGrant
+from core.notices.models import CHANNELS, ChannelPause, Notice, OptOut, SubscribeGrant
 from core.outbox import service as outbox
 from core.settings import Settings, get_settings
 from notifications import templates
@@ -31,6 +31,7 @@ SEND_TASK = "send_notice"
 MAX_ATTEMPTS = 6
 SENT_LIKE = ("sending", "sent", "unknown")  # what counts against a number's limits
 STUCK_SENDING_S = 300.0
+CHANNEL_PAUSE = timedelta(hours=1)
 
 
 async def notify(
@@ -108,6 +109,9 @@ async def _rate_limited_until(
 async def _decide(notice: Notice, now: datetime, settings: Settings, conn: BaseDBAsyncClient) -> Decision:
     if await OptOut.filter(channel=notice.channel, recipient=notice.recipient).using_db(conn).exists():
         return Decision(False, "cancelled", reason="opted_out")
+    pause = await ChannelPause.filter(channel=notice.channel, until__gt=now).using_db(conn).first()
+    if pause is not None:
+        return Decision(False, "deferred", pause.until, f"channel_paused:{pause.reason}")
     if notice.channel == "sms":
         if notice.to_citizen and not notice.urgent and (until := quiet_until(now, settings)):
             return Decision(False, "deferred", until, "quiet_hours")
@@ -167,8 +171,11 @@ async def _record(notice: Notice, result: SendResult, now: datetime) -> str:
         case "sent":
             fields.update(status="sent", provider_id=result.provider_id)
         case "retry" | "pause" if notice.attempts < MAX_ATTEMPTS:
-            # pause: the account is out of credit or service; wait long and let operators see the code.
-            delay = timedelta(hours=1) if result.outcome == "pause" else timedelta(seconds=30 * 2**notice.attempts)
+            delay = timedelta(seconds=30 * 2**notice.attempts)
+            if result.outcome == "pause":
+                # The account is out of credit or service: stop the whole channel, tell operators, retry later.
+                delay = CHANNEL_PAUSE
+                await _pause_channel(notice.channel, until=now + delay, reason=result.code)
             fields.update(status="deferred", next_attempt_at=now + delay)
             async with in_transaction() as conn:
                 await _again(notice, now + delay, now, conn)
@@ -180,6 +187,11 @@ async def _record(notice: Notice, result: SendResult, now: datetime) -> str:
             fields.update(status="failed")
     await Notice.filter(id=notice.id).update(**fields)
     return fields["status"]
+
+
+async def _pause_channel(channel: str, *, until: datetime, reason: str) -> None:
+    await ChannelPause.update_or_create(defaults={"until": until, "reason": reason[:64]}, channel=channel)
+    log.error("channel paused", extra={"fields": {"channel": channel, "reason": reason, "until": until.isoformat()}})
 
 
 async def _again(notice: Notice, when: datetime, now: datetime, conn: BaseDBAsyncClient) -> None:
@@ -202,6 +214,41 @@ async def settle_stuck(*, older_than_s: float = STUCK_SENDING_S) -> int:
     return await Notice.filter(status="sending", sent_at__lt=cutoff).update(
         status="unknown", error_code="worker_lost", error_message="the worker stopped during the provider call"
     )
+
+
+async def reconcile_unknown(*, provider: Provider | None = None, give_up_after_h: float = 24.0) -> dict[str, int]:
+    """Ask the SMS provider what became of sends with an unknown outcome: delivered → sent, failed → failed.
+
+    Nothing is resent. Providers that cannot tell (console, WeChat) leave the notice to an operator, and so does
+    a send still unknown after a day (`notify status` lists them).
+    """
+    settings = get_settings()
+    chosen = provider or _provider("sms", settings)
+    done: dict[str, int] = {}
+    reconcile = getattr(chosen, "reconcile", None)
+    for notice in await Notice.filter(status="unknown", channel="sms").exclude(error_code="unreconciled").limit(500):
+        outcome = "unknown"
+        if reconcile is not None and notice.sent_at is not None:
+            try:
+                outcome = reconcile(
+                    recipient=notice.recipient,
+                    provider_id=notice.provider_id,
+                    out_id=notice.dedupe_key,
+                    sent_on=clock.china(notice.sent_at).date(),
+                )
+            except Exception:  # the query itself failed: ask again next time
+                log.exception("reconcile failed", extra={"fields": {"notice": notice.id}})
+        if outcome in ("delivered", "failed"):
+            status = "sent" if outcome == "delivered" else "failed"
+            await Notice.filter(id=notice.id, status="unknown").update(
+                status=status, error_code=f"reconciled:{outcome}"
+            )
+            done[status] = done.get(status, 0) + 1
+        elif notice.sent_at and clock.now() - notice.sent_at > timedelta(hours=give_up_after_h):
+            # Still unknown after a day: it stays unknown, flagged for an operator, and is not asked about again.
+            await Notice.filter(id=notice.id, status="unknown").update(error_code="unreconciled")
+            done["left_to_operator"] = done.get("left_to_operator", 0) + 1
+    return done
 
 
 async def opt_out(*, channel: str, recipient: str) -> None:

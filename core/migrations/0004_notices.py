@@ -41,6 +41,17 @@ class Migration(migrations.Migration):
             bases=['Model'],
         ),
         ops.CreateModel(
+            name='ChannelPause',
+            fields=[
+                ('channel', fields.CharField(primary_key=True, unique=True, db_index=True, max_length=16)),
+                ('until', fields.DatetimeField(auto_now=False, auto_now_add=False)),
+                ('reason', fields.CharField(max_length=64)),
+                ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
+            ],
+            options={'table': 'notice_channel_pause', 'app': 'tongguan', 'pk_attr': 'channel', 'table_description': 'A channel stopped until a moment: the SMS account is out of credit or service (operators are alerted).'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
             name='Notice',
             fields=[
                 ('id', fields.BigIntField(generated=True, primary_key=True, unique=True, db_index=True)),

@@ -60,3 +60,15 @@ class SubscribeGrant(Model):
     class Meta:
         table = "notice_subscribe_grant"
         unique_together = (("openid", "template_id"),)
+
+
+class ChannelPause(Model):
+    """A channel stopped until a moment: the SMS account is out of credit or service (operators are alerted)."""
+
+    channel = fields.CharField(max_length=16, primary_key=True)
+    until = fields.DatetimeField()
+    reason = fields.CharField(max_length=64)
+    created_at = created_at()
+
+    class Meta:
+        table = "notice_channel_pause"

@@ -197,3 +197,56 @@ async def test_a_queued_sms_goes_out_through_the_real_aliyun_sdk_signed_and_once
     assert sms.phone == PHONE and sms.params["TemplateCode"] == "SMS_CASE_PROGRESS" and sms.params["OutId"] == key
     assert sms.template_param == {"number": "20261130000001", "status": "已派遣"}
     assert (await Notice.get(dedupe_key=key)).provider_id == sms.biz_id
+
+
+async def test_an_account_out_of_credit_pauses_the_whole_sms_channel_until_later(recorder):
+    from datetime import timedelta
+
+    recorder.script.append(SendResult("pause", code="isv.AMOUNT_NOT_ENOUGH"))
+    first = await progress_sms("p1")
+    other = await progress_sms("p2", recipient="13700000000")
+    assert await send_notice(dedupe_key=first) == "deferred"
+    assert await send_notice(dedupe_key=other) == "deferred"
+    assert (await Notice.get(dedupe_key=other)).error_code == "channel_paused:isv.AMOUNT_NOT_ENOUGH"
+    assert recorder.sent == []
+
+    clock.simulate(DAYTIME + timedelta(hours=1, minutes=1))  # credit topped up, the pause is over
+    assert await send_notice(dedupe_key=other) == "sent"
+
+
+async def test_a_send_that_timed_out_is_not_resent_but_reconciled_with_aliyun(db):
+    from pydantic import SecretStr
+
+    from notifications.service import reconcile_unknown
+    from tests.stubs.aliyun_sms import AliyunSmsStub
+
+    with AliyunSmsStub(keys={"LTAIcity": "city-secret"}) as stub:
+        settings = Settings(
+            _env_file=None,
+            database_url=db,
+            sms_provider="aliyun",
+            aliyun_access_key_id="LTAIcity",
+            aliyun_access_key_secret=SecretStr("city-secret"),
+            aliyun_sms_endpoint=stub.endpoint,
+            aliyun_sms_scheme="http",
+            aliyun_sms_sign_name="沈阳城管",
+        )
+        use_settings(settings)
+        from notifications.providers import AliyunSmsProvider
+
+        provider = AliyunSmsProvider(settings)
+        provider.client = type(provider.client)(
+            access_key_id="LTAIcity",
+            access_key_secret="city-secret",
+            endpoint=stub.endpoint,
+            sign_name="沈阳城管",
+            scheme="http",
+            timeout_s=0.5,
+        )
+        stub.delay_next(1.5)  # the SMS leaves, the answer comes too late
+        key = await progress_sms()
+        assert await send_notice(dedupe_key=key, provider=provider) == "unknown"
+        assert await send_notice(dedupe_key=key, provider=provider) == "unknown"  # never resent blindly
+        assert await reconcile_unknown(provider=provider) == {"sent": 1}
+    assert len(stub.sent) == 1
+    assert (await Notice.get(dedupe_key=key)).status == "sent"
