@@ -11,7 +11,7 @@ from media.derivatives import derivatives_job
 from media.public import public_job
 from media.service import stale_uploads_job
 from notifications.case_notices import notify_reporters
-from notifications.service import reconcile_unknown, send_notice, settle_stuck
+from notifications.service import reconcile_unknown, send_notice, send_notices, settle_stuck
 
 TASKS: dict[str, Callable[..., Awaitable[Any]]] = {
     "process_report": process_report,
@@ -23,4 +23,10 @@ TASKS: dict[str, Callable[..., Awaitable[Any]]] = {
     "case_notices": notify_reporters,
     "settle_stuck_notices": settle_stuck,
     "reconcile_notices": reconcile_unknown,
+}
+
+# Tasks whose entries in one batch run as one call (the argument named here collected into a list): sending
+# notices checks the rules for a whole batch in a few queries.
+BATCHED: dict[str, tuple[Callable[[list[Any]], Awaitable[Any]], str]] = {
+    "send_notice": (send_notices, "dedupe_key"),
 }

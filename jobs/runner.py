@@ -7,7 +7,7 @@ import logging
 from core.outbox import service as outbox
 from core.outbox.models import OutboxEntry
 from core.settings import get_settings
-from jobs.registry import TASKS
+from jobs.registry import BATCHED, TASKS
 
 log = logging.getLogger("tongguan.jobs")
 
@@ -25,7 +25,22 @@ async def run_entries(ids: list[int]) -> dict[str, int]:
         return {"error": len(ids)}
     outcome: dict[str, int] = {"skipped": len(ids) - len(entries)}
     done: list[int] = []
+    for task in {e.task for e in entries if e.task in BATCHED}:
+        group = [e for e in entries if e.task == task]
+        function, argument = BATCHED[task]
+        try:
+            await function([e.args[argument] for e in group])
+        except Exception as exc:
+            log.exception("batch job failed", extra={"fields": {"task": task, "entries": [e.id for e in group]}})
+            for entry in group:
+                status = await _failed(entry, exc)
+                outcome[status] = outcome.get(status, 0) + 1
+            continue
+        done += [e.id for e in group]
+        outcome["done"] = outcome.get("done", 0) + len(group)
     for entry in entries:
+        if entry.task in BATCHED:
+            continue
         status = await _run(entry)
         if status == "done":
             done.append(entry.id)
@@ -44,10 +59,15 @@ async def _run(entry: OutboxEntry) -> str:
         return "done"
     except Exception as exc:
         log.exception("job failed", extra={"fields": {"entry": entry.id, "task": entry.task}})
-        try:
-            return await outbox.fail(
-                entry, error=f"{type(exc).__name__}: {exc}", max_attempts=get_settings().outbox_max_attempts
-            )
-        except Exception:
-            log.exception("job bookkeeping failed", extra={"fields": {"entry": entry.id}})
-            return "error"
+        return await _failed(entry, exc)
+
+
+async def _failed(entry: OutboxEntry, exc: Exception) -> str:
+    """Record a failed attempt (retry later, or dead); "error" when even that cannot be written."""
+    try:
+        return await outbox.fail(
+            entry, error=f"{type(exc).__name__}: {exc}", max_attempts=get_settings().outbox_max_attempts
+        )
+    except Exception:
+        log.exception("job bookkeeping failed", extra={"fields": {"entry": entry.id}})
+        return "error"

@@ -31,6 +31,7 @@ SEND_TASK = "send_notice"
 MAX_ATTEMPTS = 6
 SENT_LIKE = ("sending", "sent", "unknown")  # what counts against a number's limits
 STUCK_SENDING_S = 300.0
+MINUTE, HOUR, DAY = timedelta(minutes=1), timedelta(hours=1), timedelta(days=1)
 CHANNEL_PAUSE = timedelta(hours=1)
 
 
@@ -83,40 +84,61 @@ def quiet_until(moment: datetime, settings: Settings) -> datetime | None:
     return None
 
 
-async def _rate_limited_until(
-    notice: Notice, now: datetime, settings: Settings, conn: BaseDBAsyncClient
-) -> datetime | None:
-    """When this number may get another SMS, if one of its limits (minute, hour, day) is reached now."""
-    for window, limit in (
-        (timedelta(minutes=1), settings.sms_per_minute),
-        (timedelta(hours=1), settings.sms_per_hour),
-        (timedelta(days=1), settings.sms_per_day),
-    ):
-        recent = (
-            await Notice.filter(
-                channel="sms", recipient=notice.recipient, status__in=SENT_LIKE, sent_at__gte=now - window
-            )
+@dataclass
+class _Facts:
+    """What the rules need about a batch of notices, read in a few queries for the whole batch."""
+
+    opted_out: set[tuple[str, str]]
+    paused: dict[str, ChannelPause]
+    recent: dict[str, list[datetime]]  # SMS recipient → times of their sends in the last day, oldest first
+
+
+async def _facts(notices: list[Notice], now: datetime, conn: BaseDBAsyncClient) -> _Facts:
+    recipients = list({n.recipient for n in notices})
+    opted = await OptOut.filter(recipient__in=recipients).using_db(conn).values_list("channel", "recipient")
+    paused = {p.channel: p for p in await ChannelPause.filter(until__gt=now).using_db(conn)}
+    sms = list({n.recipient for n in notices if n.channel == "sms"})
+    recent: dict[str, list[datetime]] = {r: [] for r in sms}
+    if sms:
+        rows = (
+            await Notice.filter(channel="sms", recipient__in=sms, status__in=SENT_LIKE, sent_at__gte=now - DAY)
             .using_db(conn)
             .order_by("sent_at")
-            .values_list("sent_at", flat=True)
+            .values_list("recipient", "sent_at")
         )
-        if len(recent) >= limit:
-            oldest: datetime = recent[len(recent) - limit]  # type: ignore[assignment]
-            return oldest + window  # the moment the oldest counted send leaves the window
+        for recipient, sent_at in rows:
+            recent[recipient].append(sent_at)
+    return _Facts({(c, r) for c, r in opted}, paused, recent)
+
+
+def _rate_limited_until(recipient: str, now: datetime, settings: Settings, facts: _Facts) -> datetime | None:
+    """When this number may get another SMS, if one of its limits (minute, hour, day) is reached now."""
+    sent = facts.recent.get(recipient, [])
+    for window, limit in (
+        (MINUTE, settings.sms_per_minute),
+        (HOUR, settings.sms_per_hour),
+        (DAY, settings.sms_per_day),
+    ):
+        inside = [t for t in sent if t >= now - window]
+        if len(inside) >= limit:
+            return inside[len(inside) - limit] + window  # the moment the oldest counted send leaves the window
     return None
 
 
-async def _decide(notice: Notice, now: datetime, settings: Settings, conn: BaseDBAsyncClient) -> Decision:
-    if await OptOut.filter(channel=notice.channel, recipient=notice.recipient).using_db(conn).exists():
+async def _decide(
+    notice: Notice, now: datetime, settings: Settings, conn: BaseDBAsyncClient, facts: _Facts
+) -> Decision:
+    if (notice.channel, notice.recipient) in facts.opted_out:
         return Decision(False, "cancelled", reason="opted_out")
-    pause = await ChannelPause.filter(channel=notice.channel, until__gt=now).using_db(conn).first()
+    pause = facts.paused.get(notice.channel)
     if pause is not None:
         return Decision(False, "deferred", pause.until, f"channel_paused:{pause.reason}")
     if notice.channel == "sms":
         if notice.to_citizen and not notice.urgent and (until := quiet_until(now, settings)):
             return Decision(False, "deferred", until, "quiet_hours")
-        if until := await _rate_limited_until(notice, now, settings, conn):
+        if until := _rate_limited_until(notice.recipient, now, settings, facts):
             return Decision(False, "deferred", until, "rate_limited")
+        facts.recent.setdefault(notice.recipient, []).append(now)  # the next notice of this batch counts it
     if notice.channel == "wechat_subscribe":
         spec = templates.templates()[notice.template]["wechat_subscribe"]
         # One authorisation, one message: take it now, under the row lock of this notice.
@@ -131,34 +153,61 @@ async def _decide(notice: Notice, now: datetime, settings: Settings, conn: BaseD
 
 
 async def send_notice(*, dedupe_key: str, provider: Provider | None = None) -> str:
-    """The job: send one notice if it is due; safe to run twice or at once (a notice is claimed once)."""
+    """The job for one notice: send it if it is due; safe to run twice or at once (a notice is claimed once)."""
+    outcome = await send_notices([dedupe_key], provider=provider)
+    if dedupe_key in outcome:
+        return outcome[dedupe_key]
+    notice = await Notice.get_or_none(dedupe_key=dedupe_key)  # not due, or someone else's: say where it stands
+    return notice.status if notice else "missing"
+
+
+async def send_notices(keys: list[str], *, provider: Provider | None = None) -> dict[str, str]:
+    """Send the due notices among `keys`: claimed and checked together, sent one by one; key → what happened."""
     settings = get_settings()
     now = clock.now()
+    outcome: dict[str, str] = {}
     async with in_transaction() as conn:
-        query = Notice.filter(dedupe_key=dedupe_key).using_db(conn)
+        query = Notice.filter(
+            dedupe_key__in=keys, status__in=("pending", "deferred"), next_attempt_at__lte=now
+        ).using_db(conn)
         if conn.capabilities.dialect == "postgres":
-            query = query.select_for_update()
-        notice = await query.first()
-        if notice is None or notice.status not in ("pending", "deferred") or notice.next_attempt_at > now:
-            return notice.status if notice else "missing"
-        decision = await _decide(notice, now, settings, conn)
-        if not decision.send:
-            notice.status, notice.error_code = decision.status, decision.reason
-            if decision.until:
-                notice.next_attempt_at = decision.until
-                await _again(notice, decision.until, now, conn)
-            await notice.save(using_db=conn)
-            return notice.status
-        notice.status, notice.attempts, notice.sent_at = "sending", notice.attempts + 1, now
-        await notice.save(using_db=conn)
-    rendered = templates.render(notice.template, notice.channel, notice.params)
-    chosen = provider or _provider(notice.channel, settings)
-    try:
-        result = chosen.send(rendered, recipient=notice.recipient, out_id=notice.dedupe_key)
-    except Exception as exc:  # an adapter bug or a failure we cannot place: the provider may have it
-        log.exception("provider raised", extra={"fields": {"notice": notice.id}})
-        result = SendResult("unknown", code=type(exc).__name__, message=str(exc)[:500])
-    return await _record(notice, result, now)
+            query = query.select_for_update(skip_locked=True)  # another worker holds those: they are its to send
+        notices = await query.order_by("id")
+        facts = await _facts(notices, now, conn)
+        claimed: list[Notice] = []
+        for notice in notices:
+            decision = await _decide(notice, now, settings, conn, facts)
+            if decision.send:
+                notice.status, notice.attempts, notice.sent_at = "sending", notice.attempts + 1, now
+                claimed.append(notice)
+            else:
+                notice.status, notice.error_code = decision.status, decision.reason
+                if decision.until:
+                    notice.next_attempt_at = decision.until
+                    await _again(notice, decision.until, now, conn)
+            outcome[notice.dedupe_key] = notice.status
+        if notices:
+            fields = ["status", "attempts", "sent_at", "error_code", "next_attempt_at"]
+            await Notice.bulk_update(notices, fields=fields, using_db=conn)
+    # Marked `sending` and committed before any provider call: a crash from here on never resends.
+    sent: list[Notice] = []
+    for notice in claimed:
+        rendered = templates.render(notice.template, notice.channel, notice.params)
+        chosen = provider or _provider(notice.channel, settings)
+        try:
+            result = chosen.send(rendered, recipient=notice.recipient, out_id=notice.dedupe_key)
+        except Exception as exc:  # an adapter bug or a failure we cannot place: the provider may have it
+            log.exception("provider raised", extra={"fields": {"notice": notice.id}})
+            result = SendResult("unknown", code=type(exc).__name__, message=str(exc)[:500])
+        if result.outcome == "sent":
+            notice.status, notice.provider_id, notice.error_code = "sent", result.provider_id, ""
+            sent.append(notice)
+            outcome[notice.dedupe_key] = "sent"
+        else:
+            outcome[notice.dedupe_key] = await _record(notice, result, now)
+    if sent:
+        await Notice.bulk_update(sent, fields=["status", "provider_id", "error_code"])
+    return outcome
 
 
 async def _record(notice: Notice, result: SendResult, now: datetime) -> str:
