@@ -228,3 +228,39 @@ def test_jobs_status_shows_dead_entries_and_retry_puts_them_back(tmp_path):
     assert "1 dead entries will run again" in retried.stderr
     with sqlite3.connect(tmp_path / "tongguan.sqlite3") as db:
         assert db.execute("SELECT status, attempts FROM outbox").fetchall() == [("pending", 0)]
+
+
+def queued(output: str, label: str) -> int:
+    """The count beside a label in a summary table."""
+    import re
+
+    match = re.search(re.escape(label) + r"\s*│\s*([\d,]+)", output)
+    assert match, output
+    return int(match[1].replace(",", ""))
+
+
+def test_remind_ads_queues_expiry_notices_once_and_notify_status_counts_them(tmp_path):
+    tongguan(tmp_path, "migrate")
+    with sqlite3.connect(tmp_path / "tongguan.sqlite3") as db:
+        db.execute(
+            "INSERT INTO ad_company (id, name, contact_name, contact_phone, created_at) "
+            "VALUES (1, '盛京广告', '张先生', '13912345678', '2026-11-01 09:00:00+08:00')"
+        )
+        db.execute(
+            "INSERT INTO ad_permit (number, company_id, site, valid_to, created_at) "
+            "VALUES ('GG-2026-001', 1, '青年大街', '2026-12-20', '2026-11-01 09:00:00+08:00')"
+        )
+    dry = tongguan(tmp_path, "remind", "ads", "--today", "2026-11-30", "--dry-run")
+    assert queued(dry.stderr, "would be queued") == 1
+    with sqlite3.connect(tmp_path / "tongguan.sqlite3") as db:
+        assert db.execute("SELECT count(*) FROM notice").fetchone() == (0,)
+    first = tongguan(tmp_path, "remind", "ads", "--today", "2026-11-30")
+    again = tongguan(tmp_path, "remind", "ads", "--today", "2026-11-30")
+    assert queued(first.stderr, "queued (new)") == 1 and queued(again.stderr, "queued (new)") == 0
+    with sqlite3.connect(tmp_path / "tongguan.sqlite3") as db:
+        assert db.execute("SELECT count(*) FROM notice").fetchone() == (1,)
+    status = tongguan(tmp_path, "notify", "status")
+    assert "pending" in status.stderr
+
+    bad = tongguan(tmp_path, "remind", "ads", "--today", "30/11/2026", check=False)
+    assert bad.returncode == 1 and "YYYY-MM-DD" in bad.stderr
