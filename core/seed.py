@@ -121,6 +121,11 @@ def _phone(rng: np.random.Generator) -> str:
     return f"024-{rng.integers(22_000_000, 89_999_999)}"
 
 
+def _mobile(rng: np.random.Generator) -> str:
+    """A made-up mainland mobile number (synthetic city only)."""
+    return "139" + "".join(str(d) for d in rng.integers(0, 10, 8))
+
+
 def _person(rng: np.random.Generator) -> str:
     return SURNAMES[rng.integers(len(SURNAMES))] + "".join(GIVEN[i] for i in rng.integers(len(GIVEN), size=2))
 
@@ -185,7 +190,7 @@ async def _write_departments_and_rules(city: synth.SyntheticCity, catalog: Catal
     rows: list[tuple] = []
     city_by_kind: dict[str, str] = {}
     for d in templates.city_departments:
-        rows.append((d.code, d.name, "city", d.kind, None, None, None, d.duty_phone, False))
+        rows.append((d.code, d.name, "city", d.kind, None, None, None, d.duty_phone, _mobile(rng), False))
         city_by_kind.setdefault(d.kind, d.code)
     district_by_kind: dict[tuple[str, str], str] = {}
     street_office: dict[str, str] = {}
@@ -197,14 +202,38 @@ async def _write_departments_and_rules(city: synth.SyntheticCity, catalog: Catal
             code = f"{district.code}{t.code}"
             name = t.name_for(district=district.name)
             rows.append(
-                (code, name, "district", t.kind, city_by_kind.get(t.kind), district.code, None, _phone(rng), t.fallback)
+                (
+                    code,
+                    name,
+                    "district",
+                    t.kind,
+                    city_by_kind.get(t.kind),
+                    district.code,
+                    None,
+                    _phone(rng),
+                    _mobile(rng),
+                    t.fallback,
+                )
             )
             district_by_kind.setdefault((district.code, t.kind), code)
         # One street office per street (the template's S01..S11 assume 11 streets a district; the city decides).
         for street in (s for s in city.streets if s.district_code == district.code):
             code = f"{street.code}S"
             name = office.name_for(district=district.name, street=street.name.removesuffix("街道"))
-            rows.append((code, name, "street", office.kind, fallback, district.code, street.code, _phone(rng), False))
+            rows.append(
+                (
+                    code,
+                    name,
+                    "street",
+                    office.kind,
+                    fallback,
+                    district.code,
+                    street.code,
+                    _phone(rng),
+                    _mobile(rng),
+                    False,
+                )
+            )
             street_office[street.code] = code
     subclass_ids = await subclass_ids_by_code()
     rules: list[tuple] = []
@@ -224,7 +253,18 @@ async def _write_departments_and_rules(city: synth.SyntheticCity, catalog: Catal
         await insert_rows(
             conn,
             "department",
-            ["code", "name", "level", "kind", "parent_id", "district_id", "street_id", "duty_phone", "is_fallback"],
+            [
+                "code",
+                "name",
+                "level",
+                "kind",
+                "parent_id",
+                "district_id",
+                "street_id",
+                "duty_phone",
+                "duty_mobile",
+                "is_fallback",
+            ],
             rows,
         )
         await insert_rows(

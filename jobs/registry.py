@@ -12,6 +12,7 @@ from media.public import public_job
 from media.service import stale_uploads_job
 from notifications.case_notices import notify_reporters
 from notifications.service import reconcile_unknown, send_notice, send_notices, settle_stuck
+from notifications.sla_notices import notify_departments
 
 TASKS: dict[str, Callable[..., Awaitable[Any]]] = {
     "process_report": process_report,
@@ -21,6 +22,7 @@ TASKS: dict[str, Callable[..., Awaitable[Any]]] = {
     "drop_stale_uploads": stale_uploads_job,
     "send_notice": send_notice,
     "case_notices": notify_reporters,
+    "sla_notices": notify_departments,
     "settle_stuck_notices": settle_stuck,
     "reconcile_notices": reconcile_unknown,
 }

@@ -7,6 +7,8 @@ can run twice.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from core import clock
 from core.accounts.models import Citizen
 from core.cases.messages import CITIZEN_STATUS, STATUS_NAMES
@@ -18,6 +20,13 @@ from notifications.service import notify
 # WeChat "phrase" fields take at most 5 Chinese characters: the short names of the statuses citizens hear of.
 SHORT_STATUS = {"accepted": "已受理", "rejected": "不予立案", "dispatched": "已派遣", "closed": "已办结"}
 CHANNEL_OF_SOURCE = {"miniapp": "wechat_subscribe", "official_account": "wechat_template"}
+KF_WINDOW = timedelta(hours=47)
+
+
+def _in_chat_window(citizen: Citizen) -> bool:
+    """Whether the citizen wrote to the official account within the last 48 hours (less a margin)."""
+    last = citizen.last_message_at
+    return last is not None and clock.now() - last < KF_WINDOW
 
 
 async def notify_reporters(*, case_id: int, status: str, key: str) -> int:
@@ -42,6 +51,8 @@ async def notify_reporters(*, case_id: int, status: str, key: str) -> int:
             continue
         targets = []
         if channel := CHANNEL_OF_SOURCE.get(report["source"]):
+            if channel == "wechat_template" and _in_chat_window(citizen):
+                channel = "wechat_kf"  # a reply in the chat itself, while WeChat allows one
             targets.append((channel, citizen.openid))
         if report["notify_sms"] and citizen.phone:
             targets.append(("sms", citizen.phone))

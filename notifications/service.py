@@ -232,6 +232,17 @@ async def _record(notice: Notice, result: SendResult, now: datetime) -> str:
             return "deferred"
         case "unknown":
             fields.update(status="unknown")
+        case "window_closed" if notice.channel == "wechat_kf":
+            # The 48-hour chat window closed (or its 5 messages are used): a template message says it instead.
+            fields.update(status="failed")
+            await notify(
+                channel="wechat_template",
+                recipient=notice.recipient,
+                template=notice.template,
+                params=notice.params,
+                dedupe_key=f"{notice.dedupe_key}:template",
+                urgent=notice.urgent,
+            )
         case _:  # dead, window_closed, or retries used up
             fields.update(status="failed")
     await Notice.filter(id=notice.id).update(**fields)

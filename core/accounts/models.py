@@ -12,6 +12,8 @@ class Citizen(Model):
     unionid = fields.CharField(max_length=64, null=True, db_index=True)
     phone = fields.CharField(max_length=20, null=True)
     nickname = fields.CharField(max_length=64, default="")
+    # The user's last message in the official-account chat: customer-service messages may follow for 48 hours.
+    last_message_at = fields.DatetimeField(null=True)
     created_at = created_at()
 
     class Meta:

@@ -11,9 +11,11 @@ from core import clock
 from core.cases.models import Case
 from core.cases.service import Work
 from core.cases.workflow import Actor
+from core.outbox import service as outbox
 
 log = logging.getLogger("tongguan.sla")
 SWEEP_BATCH = 500
+SLA_NOTICES_TASK = "sla_notices"
 
 
 async def sla_sweep(*, now: str | None = None) -> dict[str, int]:
@@ -65,9 +67,16 @@ async def _step(case_id: int, stage_seq: int, action: str, moment: datetime) -> 
                 return "skipped"
             system = Actor.system()
             await work.apply(action, system)
+            departments = [c.department_id] if c.department_id else []
             if action == "escalate":
+                superior = work.events[-1].detail.get("to")
+                departments += [superior] if superior else []
                 await work.apply("supervise", system, note="超时督办", detail={"type": "overdue"})
             await work.save()
+            # The departments' duty phones hear of it (the notifications job sends the SMS).
+            key = f"{SLA_NOTICES_TASK}:{case_id}:{stage_seq}:{action}"
+            args = {"case_id": case_id, "kind": action, "departments": departments, "key": key}
+            await outbox.add(task=SLA_NOTICES_TASK, args=args, dedupe_key=key, conn=conn)
     except Exception:
         log.exception("sla step failed", extra={"fields": {"case_id": case_id, "action": action}})
         return "failed"

@@ -97,6 +97,16 @@ class Migration(migrations.Migration):
             bases=['Model'],
         ),
         ops.AddField(
+            model_name='Citizen',
+            name='last_message_at',
+            field=fields.DatetimeField(null=True, auto_now=False, auto_now_add=False),
+        ),
+        ops.AddField(
+            model_name='Department',
+            name='duty_mobile',
+            field=fields.CharField(default='', max_length=20),
+        ),
+        ops.AddField(
             model_name='Report',
             name='notify_sms',
             field=fields.BooleanField(default=False),

@@ -21,6 +21,7 @@ class Department(Model):
         "tongguan.Street", related_name="departments", null=True, on_delete=fields.RESTRICT
     )
     duty_phone = fields.CharField(max_length=32, default="")
+    duty_mobile = fields.CharField(max_length=20, default="")  # 值班手机: SLA reminders and overdue notices by SMS
     is_fallback = fields.BooleanField(default=False)  # 属地兜底 unit of its district
 
     class Meta:

@@ -89,3 +89,27 @@ async def test_running_the_notices_job_twice_queues_nothing_twice(recorder):
     assert await notify_reporters(**entry.args) == 1
     await notify_reporters(**entry.args)
     assert await Notice.all().count() == 1
+
+
+async def test_a_chat_reporter_gets_a_chat_reply_in_the_48_hour_window_and_a_template_message_after(recorder):
+    from datetime import timedelta
+
+    from core import clock
+    from notifications.providers import SendResult
+
+    recent = await Citizen.create(
+        openid="oUpF8uMuAJO_M2pxb1Q9zNjWe004", last_message_at=clock.now() - timedelta(hours=2)
+    )
+    await report_as(recent, "official_account")
+    recorder.script.append(SendResult("window_closed", code="45047"))  # the chat's 5 messages are used up
+    await run_case_notices()
+    got = [(n.channel, n.status) for n in await Notice.all().order_by("id")]
+    assert got[0] == ("wechat_kf", "failed")
+    await run_case_notices()
+    for key in await Notice.filter(status="pending").values_list("dedupe_key", flat=True):
+        await send_notice(dedupe_key=key)
+    assert [(n.channel, n.status) for n in await Notice.all().order_by("id")] == [
+        ("wechat_kf", "failed"),
+        ("wechat_template", "sent"),
+    ]
+    assert [m.channel for _, m in recorder.sent] == ["wechat_template"]
