@@ -250,3 +250,36 @@ async def test_a_send_that_timed_out_is_not_resent_but_reconciled_with_aliyun(db
         assert await reconcile_unknown(provider=provider) == {"sent": 1}
     assert len(stub.sent) == 1
     assert (await Notice.get(dedupe_key=key)).status == "sent"
+
+
+async def test_a_subscribe_message_goes_out_through_wechatpy_to_the_mini_program_once(db, redis_url):
+    from pydantic import SecretStr
+
+    from tests.stubs.wechat import WeChatStub
+
+    stub = WeChatStub(appid="wxminiapp0000001", secret="mini-secret").start()
+    try:
+        use_settings(
+            Settings(
+                _env_file=None,
+                database_url=db,
+                redis_url=redis_url,
+                wechat_provider="wechat",
+                miniapp_appid="wxminiapp0000001",
+                miniapp_secret=SecretStr("mini-secret"),
+                miniapp_api_base=stub.base_url,
+            )
+        )
+        await grant_subscription(openid=OPENID, template_id="case-progress")
+        params = {"number": "20261130000001", "status": "已派遣", "note": "正在处置", "time": "2026-11-30 10:00"}
+        await notify(
+            channel="wechat_subscribe", recipient=OPENID, template="case_progress", params=params, dedupe_key="wx-1"
+        )
+        assert await send_notice(dedupe_key="wx-1") == "sent"
+        assert await send_notice(dedupe_key="wx-1") == "sent"
+    finally:
+        stub.stop()
+    assert len(stub.sent) == 1
+    body = stub.sent[0].body
+    assert body["touser"] == OPENID and body["template_id"] == "case-progress"
+    assert body["data"]["phrase2"] == {"value": "已派遣"}
