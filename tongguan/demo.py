@@ -27,6 +27,7 @@ from core.catalog.models import Subclass
 from core.catalog.service import active_catalog
 from core.errors import TongguanError
 from core.geo.synth import random_points_in
+from core.notices.models import Notice
 from core.regions.models import UnitGrid
 from core.reports.models import Report
 from core.reports.service import NewReport, submit_report
@@ -277,6 +278,7 @@ async def _summary(tally: Tally, first_report: int, first_case: int, start: date
         "escalated": await mine.filter(escalation_level__gt=0).count(),
         "open": await mine.filter(is_open=True).count(),
         "on_time_close_rate": round(on_time / closed, 4) if closed else None,
+        "notices_sent": await Notice.filter(status="sent", created_at__gte=start).count(),
         "actions": tally.actions,
         "refused_actions": tally.refused_actions,
         "period": f"{clock.china(start).date().isoformat()}..{clock.now().date().isoformat()}",
