@@ -3,6 +3,7 @@
 #
 #   bash bench/run.sh                        all four, in order, then a summary
 #   bash bench/run.sh grid_lookup [ARGS...]  one of seed_city | grid_lookup | import_components | pipeline
+#                                            | media | notify
 #                                            (ARGS go to it)
 #   bash bench/run.sh summary [RUN_ID]       the summary of the latest (or a given) run
 #   bash bench/run.sh clean                  drop leftover tg_bench_* databases / temp dirs (after a SIGKILL)
@@ -16,17 +17,17 @@ if [ ! -x "$PY" ] || [ ! -x .venv/bin/tongguan ]; then
   echo "no .venv with tongguan: run scripts/install.sh --dev first" >&2
   exit 1
 fi
-ALL=(seed_city grid_lookup import_components pipeline media)
+ALL=(seed_city grid_lookup import_components pipeline media notify)
 what=${1:-all}
 [ $# -gt 0 ] && shift
 case "$what" in
   all) benches=("${ALL[@]}") ;;
-  seed_city | grid_lookup | import_components | pipeline | media) benches=("$what") ;;
+  seed_city | grid_lookup | import_components | pipeline | media | notify) benches=("$what") ;;
   summary) exec "$PY" -m bench.summary "$@" ;;
   clean) exec "$PY" -m bench.clean ;;
   *)
     echo "usage: bash bench/run.sh [all | seed_city | grid_lookup | import_components | pipeline [ARGS...]" \
-      "| summary | clean]" >&2
+      "| media | notify | summary | clean]" >&2
     exit 2
     ;;
 esac

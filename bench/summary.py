@@ -42,6 +42,9 @@ LINES: list[tuple[str, str, str, str, str, str, Any]] = [
     ("pipeline", "intake", "per_s", "POST /staff/v1/reports: requests/s", "{:,.0f}/s", "", None),
     ("pipeline", "duplicates", "mean_ms", "find_duplicate among open cases: mean", "{:,.2f} ms", "", None),
     ("pipeline", "duplicates", "p99_ms", "find_duplicate among open cases: p99", "{:,.2f} ms", "", None),
+    ("notify", "clean", "total_s", "50k ad reminders: plan + send wall", "{:,.1f} s", "≤ 60 s", -60),
+    ("notify", "clean", "send_per_s", "ad reminders: messages/s (sending)", "{:,.1f}/s", "", None),
+    ("notify", "interrupted", "duplicates", "ad reminders killed + restarted: duplicates", "{:,.0f}", "0", -0.0001),
 ]  # fmt: skip
 
 
