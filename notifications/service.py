@@ -20,7 +20,7 @@ from tortoise.transactions import in_transaction
 
 from core import clock
 from core.errors import NotFoundError, ValidationFailed
-from core.notices.models import CHANNELS, ChannelPause, Notice, OptOut, SubscribeGrant
+from core.notices.models import CHANNELS, STATUSES, ChannelPause, Notice, OptOut, SubscribeGrant
 from core.outbox import service as outbox
 from core.settings import Settings, get_settings
 from notifications import templates
@@ -29,7 +29,7 @@ from notifications.providers import Provider, SendResult, provider_for
 log = logging.getLogger("tongguan.notify")
 SEND_TASK = "send_notice"
 MAX_ATTEMPTS = 6
-SENT_LIKE = ("sending", "sent", "unknown")  # what counts against a number's limits
+SENT_LIKE = ("ready", "sending", "sent", "unknown")  # what counts against a number's limits
 STUCK_SENDING_S = 300.0
 MINUTE, HOUR, DAY = timedelta(minutes=1), timedelta(hours=1), timedelta(days=1)
 CHANNEL_PAUSE = timedelta(hours=1)
@@ -178,7 +178,7 @@ async def send_notices(keys: list[str], *, provider: Provider | None = None) -> 
         for notice in notices:
             decision = await _decide(notice, now, settings, conn, facts)
             if decision.send:
-                notice.status, notice.attempts, notice.sent_at = "sending", notice.attempts + 1, now
+                notice.status, notice.attempts, notice.sent_at = "ready", notice.attempts + 1, now
                 claimed.append(notice)
             else:
                 notice.status, notice.error_code = decision.status, decision.reason
@@ -189,9 +189,13 @@ async def send_notices(keys: list[str], *, provider: Provider | None = None) -> 
         if notices:
             fields = ["status", "attempts", "sent_at", "error_code", "next_attempt_at"]
             await Notice.bulk_update(notices, fields=fields, using_db=conn)
-    # Marked `sending` and committed before any provider call: a crash from here on never resends.
+    # Each notice is marked `sending` and committed just before its own provider call: a crash leaves at most
+    # this one notice in doubt (reconciled, never resent); the batch's others stay `ready` and are sent later.
     sent: list[Notice] = []
     for notice in claimed:
+        if not await Notice.filter(id=notice.id, status="ready").update(status="sending"):
+            continue
+        notice.status = "sending"
         rendered = templates.render(notice.template, notice.channel, notice.params)
         chosen = provider or _provider(notice.channel, settings)
         try:
@@ -269,11 +273,21 @@ def _provider(channel: str, settings: Settings) -> Provider:
 
 
 async def settle_stuck(*, older_than_s: float = STUCK_SENDING_S) -> int:
-    """Notices left `sending` by a worker that died mid-call become `unknown`: reconciled, never resent blindly."""
-    cutoff = clock.now() - timedelta(seconds=older_than_s)
-    return await Notice.filter(status="sending", sent_at__lt=cutoff).update(
+    """Notices a dead worker left behind: `sending` ones become `unknown` (reconciled, never resent blindly);
+    `ready` ones never reached the provider, so they go back to pending with a send job. Returns how many."""
+    now = clock.now()
+    cutoff = now - timedelta(seconds=older_than_s)
+    lost = await Notice.filter(status="sending", sent_at__lt=cutoff).update(
         status="unknown", error_code="worker_lost", error_message="the worker stopped during the provider call"
     )
+    waiting = await Notice.filter(status="ready", sent_at__lt=cutoff)
+    async with in_transaction() as conn:
+        for notice in waiting:
+            await (
+                Notice.filter(id=notice.id, status="ready").using_db(conn).update(status="pending", next_attempt_at=now)
+            )
+            await _again(notice, now, now, conn)
+    return lost + len(waiting)
 
 
 async def reconcile_unknown(*, provider: Provider | None = None, give_up_after_h: float = 24.0) -> dict[str, int]:
@@ -325,10 +339,7 @@ async def grant_subscription(*, openid: str, template_id: str, times: int = 1) -
 
 async def status_counts() -> dict[str, int]:
     """Notices per status, for `tongguan notify status`."""
-    return {
-        status: await Notice.filter(status=status).count()
-        for status in ("pending", "deferred", "sending", "sent", "failed", "unknown", "cancelled")
-    }
+    return {status: await Notice.filter(status=status).count() for status in STATUSES}
 
 
 @dataclass(frozen=True)

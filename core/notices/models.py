@@ -6,9 +6,10 @@ from tortoise.models import Model
 from core.fields import created_at
 
 CHANNELS = ("sms", "wechat_subscribe", "wechat_template", "wechat_kf")
-# pending → sending → sent | failed (dead, an operator looks) | unknown (the provider may have it: reconcile);
+# pending → ready (rules passed, in a worker's batch) → sending (the provider call is under way) → sent | failed
+# (dead, an operator looks) | unknown (the provider may have it: reconcile);
 # deferred (quiet hours, rate limits: later, not dropped); cancelled (opted out, no authorisation)
-STATUSES = ("pending", "deferred", "sending", "sent", "failed", "unknown", "cancelled")
+STATUSES = ("pending", "deferred", "ready", "sending", "sent", "failed", "unknown", "cancelled")
 
 
 class Notice(Model):

@@ -283,3 +283,19 @@ async def test_a_subscribe_message_goes_out_through_wechatpy_to_the_mini_program
     body = stub.sent[0].body
     assert body["touser"] == OPENID and body["template_id"] == "case-progress"
     assert body["data"]["phrase2"] == {"value": "已派遣"}
+
+
+async def test_notices_a_dead_worker_had_not_started_go_out_later_and_only_they(recorder):
+    from datetime import timedelta
+
+    keys = [await progress_sms(f"r{i}", recipient=f"1370000000{i}") for i in range(3)]
+    # The worker claimed all three, sent the first, and died during the second.
+    await Notice.filter(dedupe_key=keys[0]).update(status="sent", sent_at=clock.now())
+    await Notice.filter(dedupe_key=keys[1]).update(status="sending", sent_at=clock.now())
+    await Notice.filter(dedupe_key=keys[2]).update(status="ready", sent_at=clock.now())
+    clock.simulate(DAYTIME + timedelta(minutes=6))
+    assert await settle_stuck() == 2
+    statuses = {n.dedupe_key: n.status for n in await Notice.all()}
+    assert statuses == {keys[0]: "sent", keys[1]: "unknown", keys[2]: "pending"}
+    assert await send_notice(dedupe_key=keys[2]) == "sent"
+    assert [r for r, _ in recorder.sent] == ["13700000002"]
