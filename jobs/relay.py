@@ -16,7 +16,7 @@ from core.outbox import service as outbox
 from core.settings import Settings
 
 log = logging.getLogger("tongguan.relay")
-BATCH = 25  # entries per queued job: amortises the queue's own cost per job
+BATCH = 100  # entries per queued job: amortises the queue's own cost and the batch queries per job
 CLAIM = 1000
 
 

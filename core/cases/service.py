@@ -56,7 +56,8 @@ KEEPS_CLOCK = frozenset(
         "rate",
     }
 )
-# Statuses the reporters of a case are told of (受理, 不予立案, 派遣, 办结), by the notifications job.
+# Statuses the citizen reporters of a case are told of (受理, 不予立案, 派遣, 办结), by the notifications job;
+# a case that no citizen reported (inspectors, sensors) writes no such job.
 REPORTERS_HEAR = frozenset({Status.ACCEPTED, Status.REJECTED, Status.DISPATCHED, Status.CLOSED})
 CASE_NOTICES_TASK = "case_notices"
 # Actions that give the department the full time again although the stage stays the same.
@@ -196,7 +197,7 @@ class Work:
         c.is_open = target not in workflow.TERMINAL
         seq = c.stage_seq
         await self._clock(action, previous)
-        if target != previous and target in REPORTERS_HEAR:
+        if target != previous and target in REPORTERS_HEAR and self.reporter_ids:
             self.reached.append((target, c.stage_seq))
         if c.stage_seq != seq and c.stage_deadline is not None:
             # A new stage's clock started: its deadline is part of the timeline (per-stage deadlines).
@@ -231,6 +232,8 @@ class Work:
 
     async def _opened(self, actor: Actor, report: Report) -> None:
         c = self.case
+        if report.reporter_type == "citizen":
+            self.reporter_ids.add(report.reporter_id)
         self.events.append(
             CaseEvent(
                 case_id=self._case_id,
