@@ -3,6 +3,7 @@
 from datetime import datetime
 
 import pytest
+from pydantic import SecretStr
 
 from core import clock
 from core.errors import NotFoundError, ValidationFailed
@@ -11,6 +12,7 @@ from core.outbox.models import OutboxEntry
 from core.settings import Settings, use_settings
 from notifications.providers import SendResult, recording
 from notifications.service import grant_subscription, notify, opt_out, send_notice, settle_stuck
+from tests.stubs.aliyun_sms import AliyunSmsStub
 
 PHONE = "13812345678"
 OPENID = "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"
@@ -25,6 +27,20 @@ def recorder(db):
     clock.simulate(DAYTIME)
     yield recording
     clock.simulate(None)
+
+
+def aliyun_settings(db: str, stub: AliyunSmsStub) -> Settings:
+    """The city's settings with SMS through the real Aliyun SDK, pointed at the stub."""
+    return Settings(
+        _env_file=None,
+        database_url=db,
+        sms_provider="aliyun",
+        aliyun_access_key_id="LTAIcity",
+        aliyun_access_key_secret=SecretStr("city-secret"),
+        aliyun_sms_endpoint=stub.endpoint,
+        aliyun_sms_scheme="http",
+        aliyun_sms_sign_name="沈阳城管",
+    )
 
 
 async def progress_sms(key: str = "case-1:dispatched:sms", **overrides) -> str:
@@ -172,23 +188,8 @@ async def test_bad_input_is_refused_before_anything_is_queued(call, code):
 
 
 async def test_a_queued_sms_goes_out_through_the_real_aliyun_sdk_signed_and_once(db):
-    from pydantic import SecretStr
-
-    from tests.stubs.aliyun_sms import AliyunSmsStub
-
     with AliyunSmsStub(keys={"LTAIcity": "city-secret"}) as stub:
-        use_settings(
-            Settings(
-                _env_file=None,
-                database_url=db,
-                sms_provider="aliyun",
-                aliyun_access_key_id="LTAIcity",
-                aliyun_access_key_secret=SecretStr("city-secret"),
-                aliyun_sms_endpoint=stub.endpoint,
-                aliyun_sms_scheme="http",
-                aliyun_sms_sign_name="沈阳城管",
-            )
-        )
+        use_settings(aliyun_settings(db, stub))
         key = await progress_sms()
         assert await send_notice(dedupe_key=key) == "sent"
         assert await send_notice(dedupe_key=key) == "sent"
@@ -215,22 +216,10 @@ async def test_an_account_out_of_credit_pauses_the_whole_sms_channel_until_later
 
 
 async def test_a_send_that_timed_out_is_not_resent_but_reconciled_with_aliyun(db):
-    from pydantic import SecretStr
-
     from notifications.service import reconcile_unknown
-    from tests.stubs.aliyun_sms import AliyunSmsStub
 
     with AliyunSmsStub(keys={"LTAIcity": "city-secret"}) as stub:
-        settings = Settings(
-            _env_file=None,
-            database_url=db,
-            sms_provider="aliyun",
-            aliyun_access_key_id="LTAIcity",
-            aliyun_access_key_secret=SecretStr("city-secret"),
-            aliyun_sms_endpoint=stub.endpoint,
-            aliyun_sms_scheme="http",
-            aliyun_sms_sign_name="沈阳城管",
-        )
+        settings = aliyun_settings(db, stub)
         use_settings(settings)
         from notifications.providers import AliyunSmsProvider
 
