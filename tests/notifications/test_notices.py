@@ -242,7 +242,6 @@ async def test_a_send_that_timed_out_is_not_resent_but_reconciled_with_aliyun(db
 
 
 async def test_a_subscribe_message_goes_out_through_wechatpy_to_the_mini_program_once(db, redis_url):
-    from pydantic import SecretStr
 
     from tests.stubs.wechat import WeChatStub
 
