@@ -320,3 +320,27 @@ def main_guard(bench: str, body: Any) -> None:
     except KeyboardInterrupt:
         console.print(f"[yellow]{bench} interrupted[/yellow]; temporary databases and files were removed")
         sys.exit(130)
+
+
+REDIS_URL = os.environ.get("TG_BENCH_REDIS_URL", "redis://127.0.0.1:6379/12")
+
+
+def redis_flush() -> None:
+    """Empty the bench's own Redis database (12 by default)."""
+    from redis import Redis
+
+    Redis.from_url(REDIS_URL, socket_connect_timeout=2).flushdb()
+
+
+def services_ready(bench: str) -> dict[str, Any] | None:
+    """PostgreSQL's version and the Redis URL when both answer (Redis flushed); None, with a message, if not."""
+    version = pg_server_version()
+    if version is None:
+        console.print(f"[yellow]PostgreSQL is not answering on 127.0.0.1:5432: {bench} bench skipped[/yellow]")
+        return None
+    try:
+        redis_flush()
+    except Exception as exc:
+        console.print(f"[yellow]Redis is not answering at {REDIS_URL} ({exc}): {bench} bench skipped[/yellow]")
+        return None
+    return {"postgres": version, "redis_url": REDIS_URL}

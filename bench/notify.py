@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from bench._common import (
+    REDIS_URL,
     TONGGUAN,
     BenchError,
     child_env,
@@ -41,14 +42,15 @@ from bench._common import (
     fmt_s,
     main_guard,
     pg_database,
-    pg_server_version,
     print_table,
     record,
+    redis_flush,
     run_measured,
+    services_ready,
     tail,
     temp_dir,
 )
-from bench.pipeline import REDIS_URL, Child, CpuWatch, _redis_flush, _tree_cpu, child
+from bench.pipeline import Child, CpuWatch, _tree_cpu, child
 
 BENCH = "notify"
 TARGET_S = 60.0
@@ -200,7 +202,7 @@ def clean_case(tmp: Path, *, n: int, processes: int) -> dict[str, Any]:
         entries = int(scalar(url, "SELECT COUNT(*) FROM outbox WHERE task = 'send_notice'"))
         if queued != n:
             raise BenchError(f"remind ads queued {queued:,} notices for {n:,} permits\n{tail(log)}")
-        _redis_flush()
+        redis_flush()
         with AliyunSmsStub(keys={KEY_ID: KEY_SECRET}) as stub:
             env = worker_env(tmp, url, stub.endpoint)
             wlog = tmp / "worker_clean.log"
@@ -213,7 +215,7 @@ def clean_case(tmp: Path, *, n: int, processes: int) -> dict[str, Any]:
                 worker_cpu = _tree_cpu(c.proc.pid)
                 spent = watch.spent()
             stubbed = stub_figures(stub)
-        _redis_flush()
+        redis_flush()
         by_status = statuses(url)
         first, last = (float(x) for x in asyncio.run(_span(url)))
     sent = by_status.get("sent", 0)
@@ -276,7 +278,7 @@ def interrupted_case(tmp: Path, *, n: int, processes: int) -> dict[str, Any]:
         notices = int(scalar(url, "SELECT COUNT(*) FROM notice"))
         keys = int(scalar(url, "SELECT COUNT(DISTINCT dedupe_key) FROM notice"))
         entries = int(scalar(url, "SELECT COUNT(*) FROM outbox WHERE task = 'send_notice'"))
-        _redis_flush()
+        redis_flush()
         with AliyunSmsStub(keys={KEY_ID: KEY_SECRET}) as stub:
             env = worker_env(tmp, url, stub.endpoint)
             wlog = tmp / "worker_int.log"
@@ -297,7 +299,7 @@ def interrupted_case(tmp: Path, *, n: int, processes: int) -> dict[str, Any]:
                 )
             stubbed = stub_figures(stub)
             received_keys = {s.params.get("OutId") for s in stub.sent if s.code == "OK"}
-        _redis_flush()
+        redis_flush()
         by_status = statuses(url)
         sent_keys = set(asyncio.run(_keys(url, "sent")))
         left_keys = set(asyncio.run(_keys(url, "sending"))) | set(asyncio.run(_keys(url, "unknown")))
@@ -364,16 +366,10 @@ def main() -> None:
     parts = {p.strip() for p in args.parts.split(",") if p.strip()}
     if parts - {"clean", "interrupted"}:
         parser.error(f"unknown parts {sorted(parts - {'clean', 'interrupted'})}")
-    pg_version = pg_server_version()
-    if pg_version is None:
-        console.print("[yellow]PostgreSQL is not answering on 127.0.0.1:5432: notify bench skipped[/yellow]")
+    ready = services_ready("notify")
+    if ready is None:
         return
-    try:
-        _redis_flush()
-    except Exception as exc:
-        console.print(f"[yellow]Redis is not answering at {REDIS_URL} ({exc}): notify bench skipped[/yellow]")
-        return
-    notes_all = {"postgres": pg_version, "redis_url": REDIS_URL, "provider": "aliyun adapter → tests/stubs stub"}
+    notes_all = {**ready, "provider": "aliyun adapter → tests/stubs stub"}
     n, k = args.permits, args.processes
     with temp_dir("notify") as tmp:
         try:
@@ -381,7 +377,7 @@ def main() -> None:
                 f, notes = _split(clean_case(tmp, n=n, processes=k))
                 record(BENCH, "clean", f, notes | notes_all)
                 print_table(
-                    f"{n:,} ad-permit reminders → stub Aliyun SMS, worker --processes {k}, PostgreSQL {pg_version}",
+                    f"{n:,} ad-permit reminders → stub Aliyun SMS, worker --processes {k}, PG {ready['postgres']}",
                     [
                         ("seed companies + permits (COPY)", fmt_s(f["seed_s"]), "", None),
                         ("plan: remind ads", f"{fmt_s(f['plan_s'])}, {fmt_int(f['plan_per_s'])}/s", "", None),
@@ -431,7 +427,7 @@ def main() -> None:
                               f"{notes['notices_by_status']}")  # fmt: skip
         finally:
             with contextlib.suppress(Exception):
-                _redis_flush()
+                redis_flush()
 
 
 if __name__ == "__main__":

@@ -61,6 +61,7 @@ import numpy as np
 import shapely
 
 from bench._common import (
+    REDIS_URL,
     TONGGUAN,
     BenchError,
     child_env,
@@ -72,11 +73,12 @@ from bench._common import (
     pg_create,
     pg_database,
     pg_drop,
-    pg_server_version,
     pg_url,
     print_table,
     record,
+    redis_flush,
     run_measured,
+    services_ready,
     tail,
     temp_dir,
 )
@@ -85,7 +87,6 @@ from core.geo.synth import random_points_in
 BENCH = "pipeline"
 SEED = 20261130
 TARGET_PER_S = 200.0
-REDIS_URL = os.environ.get("TG_BENCH_REDIS_URL", "redis://127.0.0.1:6379/12")
 # Subclasses whose cases the pipeline accepts, registers and dispatches without a person (catalog_v1.json).
 AUTO_PREFIXES = {"event": ("01", "05"), "component": ("01", "02")}
 WARMUP_REQUESTS = 100
@@ -229,12 +230,6 @@ def submit_reports(url: str, city: City, n: int, seed: int) -> float:
 
 
 # --- child processes ------------------------------------------------------------------------------------------
-
-
-def _redis_flush() -> None:
-    from redis import Redis
-
-    Redis.from_url(REDIS_URL, socket_connect_timeout=2).flushdb()
 
 
 def _machine_busy() -> tuple[float, float]:
@@ -427,7 +422,7 @@ def throughput_case(template: str, city: City, tmp: Path, *, processes: int, n: 
     with pg_database("pipeline_run", template=template) as (name, url):
         console.print(f"[bold]throughput, {processes} worker process(es)[/bold]: storing {n:,} reports …")
         intake_s = submit_reports(url, city, n, SEED + processes)
-        _redis_flush()
+        redis_flush()
         env = child_env(var_dir=tmp / "var", database_url=url) | {"TG_REDIS_URL": REDIS_URL}
         log = tmp / f"worker_{processes}.log"
         console.print(f"  tongguan worker --processes {processes} …")
@@ -438,7 +433,7 @@ def throughput_case(template: str, city: City, tmp: Path, *, processes: int, n: 
             worker_cpu = _tree_cpu(c.proc.pid)
             spent = watch.spent()
             startup, span, counted = asyncio.run(_steady(url, c.started_wall))
-        _redis_flush()
+        redis_flush()
         cases = _by_status(url, "case_file")
         reports = _by_status(url, "report")
         outbox = _by_status(url, "outbox")
@@ -872,7 +867,7 @@ def intake_case(
     template: str, city: City, tmp: Path, *, requests: int, concurrency: int, api_workers: int
 ) -> dict[str, Any]:
     with pg_database("pipeline_intake", template=template) as (_, url):
-        _redis_flush()
+        redis_flush()
         port = _free_port()
         env = child_env(var_dir=tmp / "var", database_url=url) | {"TG_REDIS_URL": REDIS_URL}
         log = tmp / "serve.log"
@@ -889,7 +884,7 @@ def intake_case(
             )
         stored = _by_status(url, "report")
         outbox = _by_status(url, "outbox")
-        _redis_flush()
+        redis_flush()
     sent = WARMUP_REQUESTS + UNLOADED_REQUESTS + requests
     if figures["_statuses"] != {202: sent}:
         raise BenchError(f"unexpected answers {figures['_statuses']}\n{tail(log)}")
@@ -1071,16 +1066,10 @@ def main() -> None:
     unknown = set(parts) - {"throughput", "profile", "intake", "duplicates"}
     if unknown:
         parser.error(f"unknown parts {sorted(unknown)}")
-    pg_version = pg_server_version()
-    if pg_version is None:
-        console.print("[yellow]PostgreSQL is not answering on 127.0.0.1:5432: pipeline bench skipped[/yellow]")
+    ready = services_ready("pipeline")
+    if ready is None:
         return
-    try:
-        _redis_flush()
-    except Exception as exc:
-        console.print(f"[yellow]Redis is not answering at {REDIS_URL} ({exc}): pipeline bench skipped[/yellow]")
-        return
-    notes_all = {"postgres": pg_version, "redis_url": REDIS_URL, "scale": "city"}
+    notes_all = {**ready, "scale": "city"}
 
     with temp_dir("pipeline") as tmp:
         template, seed_s = seed_template(tmp)
@@ -1096,7 +1085,7 @@ def main() -> None:
                     results.append(figures)
                     activities.append((k, notes["activity"]))
                     rows += _throughput_rows(figures)
-                print_table(f"intake → dispatched case, {args.reports:,} reports, PostgreSQL {pg_version}", rows)
+                print_table(f"intake → dispatched case, {args.reports:,} reports, PostgreSQL {ready['postgres']}", rows)
                 for k, activity in activities:
                     console.print(
                         f"{k} proc: the worker's busy PostgreSQL connections (not idle), share of 0.1 s samples: "
