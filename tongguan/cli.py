@@ -311,6 +311,16 @@ def export(
     console.print(f"[green]exported[/green] {count:,} {what} to {file}")
 
 
+def _print_counts(title: str, counts: dict[str, int]) -> None:
+    """A two-column table of counts per status."""
+    table = Table(title=title)
+    table.add_column("status")
+    table.add_column("count", justify="right")
+    for status, n in counts.items():
+        table.add_row(status, f"{n:,}")
+    console.print(table)
+
+
 @remind_app.command("ads")
 def remind_ads(
     today: Annotated[str | None, typer.Option(help="Plan as of this day (YYYY-MM-DD); default: today.")] = None,
@@ -355,12 +365,7 @@ def notify_status() -> None:
         return await status_counts(), stuck
 
     counts, stuck = _run(work)
-    table = Table(title="notices")
-    table.add_column("status")
-    table.add_column("count", justify="right")
-    for status, n in counts.items():
-        table.add_row(status, f"{n:,}")
-    console.print(table)
+    _print_counts("notices", counts)
     if stuck:
         letters = Table(title="failed and unknown (latest 50)")
         for column in ("id", "channel", "template", "status", "code", "reason"):
@@ -393,12 +398,7 @@ def jobs_status() -> None:
         return await outbox.backlog(), await outbox.dead_entries()
 
     counts, dead = _run(work)
-    table = Table(title="background jobs (outbox)")
-    table.add_column("status")
-    table.add_column("entries", justify="right")
-    for status, n in counts.items():
-        table.add_row(status, f"{n:,}")
-    console.print(table)
+    _print_counts("background jobs (outbox)", counts)
     if dead:
         failed = Table(title="dead entries (retry with `tongguan jobs retry`)")
         for column in ("id", "task", "args", "attempts", "last error"):
