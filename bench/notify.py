@@ -10,7 +10,8 @@ worker uses the real Aliyun adapter against it (TG_SMS_PROVIDER=aliyun, http).
 1. clean — `tongguan remind ads --today D` (child process): wall time, notices queued; then `tongguan worker
    --processes K` until no notice is pending / deferred / sending: wall time from the worker's start, messages/s
    of sending alone and of planning + sending, the first → last send rate, what the stub received and the
-   duplicates (received − distinct OutIds, must be 0).
+   duplicates (received − distinct numbers, must be 0: every permit has its own number, and routine SMS go
+   out in SendBatchSms calls of up to 100, whose OutId names the batch, not the notice).
 2. interrupted — `remind ads` SIGKILLed once half the notices are stored, then run again: notices must equal the
    permits, one per dedupe key. Then the worker is SIGKILLed (its whole process group) once the stub has received
    half, and started again until no notice is pending / deferred: duplicates at the stub must be 0. Notices the
@@ -172,10 +173,10 @@ def kill_group(c: Child) -> None:
 
 def stub_figures(stub: Any) -> dict[str, int]:
     received = len(stub.sent)
-    unique = len({s.params.get("OutId") for s in stub.sent})
+    unique = len({s.phone for s in stub.sent})  # one message per number in this bench
     return {
         "stub_received": received,
-        "stub_unique_out_ids": unique,
+        "stub_unique_numbers": unique,
         "duplicates": received - unique,
         "stub_not_ok": sum(1 for s in stub.sent if s.code != "OK"),
         "stub_refused": len(stub.refused),
@@ -298,7 +299,7 @@ def interrupted_case(tmp: Path, *, n: int, processes: int) -> dict[str, Any]:
                     _wait(url, c, done_when=("pending", "deferred"), timeout_s=SEND_TIMEOUT_S, stub=stub)
                 )
             stubbed = stub_figures(stub)
-            received_keys = {s.params.get("OutId") for s in stub.sent if s.code == "OK"}
+            received_keys = {s.phone for s in stub.sent if s.code == "OK"}
         redis_flush()
         by_status = statuses(url)
         sent_keys = set(asyncio.run(_keys(url, "sent")))
@@ -327,9 +328,10 @@ def interrupted_case(tmp: Path, *, n: int, processes: int) -> dict[str, Any]:
 
 
 async def _keys(url: str, status: str) -> list[str]:
+    """The numbers of the notices in `status` (one permit, one number, one notice in this bench)."""
     conn = await _pg(url)
     try:
-        return [r[0] for r in await conn.fetch("SELECT dedupe_key FROM notice WHERE status = $1", status)]
+        return [r[0] for r in await conn.fetch("SELECT recipient FROM notice WHERE status = $1", status)]
     finally:
         await conn.close()
 
@@ -412,8 +414,8 @@ def main() -> None:
                         ("worker killed at received", fmt_int(f["worker_killed_at_received"]), "", None),
                         ("notices `sending` at the kill", fmt_int(f["sending_at_kill"]), "", None),
                         ("worker again → nothing pending/deferred", fmt_s(f["resume_s"]), "", None),
-                        ("stub received / distinct OutIds",
-                         f"{fmt_int(f['stub_received'])} / {fmt_int(f['stub_unique_out_ids'])}", "", None),
+                        ("stub received / distinct numbers",
+                         f"{fmt_int(f['stub_received'])} / {fmt_int(f['stub_unique_numbers'])}", "", None),
                         ("duplicates at the stub", fmt_int(f["duplicates"]), "0", f["duplicates"] == 0),
                         ("notices sent", fmt_int(f["sent"]), "", None),
                         ("left sending / unknown (reconciled later)",

@@ -31,6 +31,18 @@ class Provider(Protocol):
     def send(self, message: Rendered, *, recipient: str, out_id: str) -> SendResult: ...
 
 
+class BatchProvider(Provider, Protocol):
+    """A provider that also sends one template to many recipients in one call, answered as a whole."""
+
+    batch_max: int
+
+    def send_batch(self, messages: list[tuple[Rendered, str]], *, out_id: str) -> SendResult: ...
+
+
+BATCH_TAG = "OutId:"
+"""`provider_id` of a notice sent in a batch whose answer is not known yet: the batch's OutId follows the tag."""
+
+
 class ConsoleProvider:
     """Writes each message to the log instead of sending it: the demo and a laptop need no vendor account."""
 
@@ -70,15 +82,29 @@ class AliyunSmsProvider:
     """Template SMS through Aliyun (`sms_aliyun.py` holds the SDK)."""
 
     def __init__(self, settings: Settings) -> None:
-        from notifications.sms_aliyun import AliyunSms
+        from notifications.sms_aliyun import BATCH_MAX, AliyunSms
 
         self.client = AliyunSms.from_settings(settings)
+        self.batch_max = BATCH_MAX
 
     def send(self, message: Rendered, *, recipient: str, out_id: str) -> SendResult:
         return self.client.send(phone=recipient, template_code=message.template_id, params=message.data, out_id=out_id)
 
+    def send_batch(self, messages: list[tuple[Rendered, str]], *, out_id: str) -> SendResult:
+        """One SendBatchSms for messages of one template: (message, phone) pairs, at most `batch_max`."""
+        codes = {message.template_id for message, _ in messages}
+        if len(codes) != 1:
+            raise ValueError(f"a batch holds one template, not {sorted(codes)}")
+        items = [(phone, message.data) for message, phone in messages]
+        return self.client.send_batch(template_code=codes.pop(), items=items, out_id=out_id)
+
     def reconcile(self, *, recipient: str, provider_id: str, out_id: str, sent_on: date) -> str:
-        """What Aliyun knows of a send whose answer we never got (QuerySendDetails by BizId or OutId)."""
+        """What Aliyun knows of a send whose answer we never got (QuerySendDetails by BizId or OutId).
+
+        A batch send unanswered carries its batch's OutId in `provider_id` (BATCH_TAG), not our dedupe key.
+        """
+        if provider_id.startswith(BATCH_TAG):
+            provider_id, out_id = "", provider_id.removeprefix(BATCH_TAG)
         return self.client.query(phone=recipient, biz_id=provider_id, send_date=sent_on, out_id=out_id)
 
 

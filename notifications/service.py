@@ -10,9 +10,10 @@ an operator. So a dedupe key is never sent twice.
 from __future__ import annotations
 
 import logging
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.expressions import F
@@ -24,7 +25,7 @@ from core.notices.models import CHANNELS, STATUSES, ChannelPause, Notice, OptOut
 from core.outbox import service as outbox
 from core.settings import Settings, get_settings
 from notifications import templates
-from notifications.providers import Provider, SendResult, provider_for
+from notifications.providers import BATCH_TAG, BatchProvider, Provider, SendResult, provider_for
 
 log = logging.getLogger("tongguan.notify")
 SEND_TASK = "send_notice"
@@ -100,14 +101,17 @@ async def _facts(notices: list[Notice], now: datetime, conn: BaseDBAsyncClient) 
     sms = list({n.recipient for n in notices if n.channel == "sms"})
     recent: dict[str, list[datetime]] = {r: [] for r in sms}
     if sms:
+        # Only the (recipient, sent_at) index may serve this: channel and status are checked here, as a generic
+        # plan on stale statistics would otherwise walk the status index through every pending notice.
         rows = (
-            await Notice.filter(channel="sms", recipient__in=sms, status__in=SENT_LIKE, sent_at__gte=now - DAY)
+            await Notice.filter(recipient__in=sms, sent_at__gte=now - DAY)
             .using_db(conn)
             .order_by("sent_at")
-            .values_list("recipient", "sent_at")
+            .values_list("recipient", "sent_at", "channel", "status")
         )
-        for recipient, sent_at in rows:
-            recent[recipient].append(sent_at)
+        for recipient, sent_at, channel, status in rows:
+            if channel == "sms" and status in SENT_LIKE:
+                recent[recipient].append(sent_at)
     return _Facts({(c, r) for c, r in opted}, paused, recent)
 
 
@@ -167,12 +171,13 @@ async def send_notices(keys: list[str], *, provider: Provider | None = None) -> 
     now = clock.now()
     outcome: dict[str, str] = {}
     async with in_transaction() as conn:
-        query = Notice.filter(
-            dedupe_key__in=keys, status__in=("pending", "deferred"), next_attempt_at__lte=now
-        ).using_db(conn)
+        # By key alone (the unique index; due-ness is checked below): see the note in `_facts`.
+        query = Notice.filter(dedupe_key__in=keys).using_db(conn)
         if conn.capabilities.dialect == "postgres":
             query = query.select_for_update(skip_locked=True)  # another worker holds those: they are its to send
-        notices = await query.order_by("id")
+        notices = [
+            n for n in await query.order_by("id") if n.status in ("pending", "deferred") and n.next_attempt_at <= now
+        ]
         facts = await _facts(notices, now, conn)
         claimed: list[Notice] = []
         for notice in notices:
@@ -186,32 +191,108 @@ async def send_notices(keys: list[str], *, provider: Provider | None = None) -> 
                     notice.next_attempt_at = decision.until
                     await _again(notice, decision.until, now, conn)
             outcome[notice.dedupe_key] = notice.status
-        if notices:
-            fields = ["status", "attempts", "sent_at", "error_code", "next_attempt_at"]
-            await Notice.bulk_update(notices, fields=fields, using_db=conn)
-    # Each notice is marked `sending` and committed just before its own provider call: a crash leaves at most
-    # this one notice in doubt (reconciled, never resent); the batch's others stay `ready` and are sent later.
+        # Few statements for the batch, grouped by the values written (tortoise's bulk_update builds a CASE per
+        # row and field, which cost more CPU than the sends).
+        if claimed:
+            await (
+                Notice.filter(id__in=[n.id for n in claimed])
+                .using_db(conn)
+                .update(status="ready", attempts=F("attempts") + 1, sent_at=now)
+            )
+        for notice in notices:
+            if notice.status != "ready":
+                await (
+                    Notice.filter(id=notice.id)
+                    .using_db(conn)
+                    .update(status=notice.status, error_code=notice.error_code, next_attempt_at=notice.next_attempt_at)
+                )
+    # Each send is marked `sending` and committed just before its provider call: a crash leaves that send (one
+    # notice, or one batch) in doubt — reconciled, never resent; the batch's others stay `ready`, sent later.
     sent: list[Notice] = []
-    for notice in claimed:
-        if not await Notice.filter(id=notice.id, status="ready").update(status="sending"):
-            continue
-        notice.status = "sending"
-        rendered = templates.render(notice.template, notice.channel, notice.params)
-        chosen = provider or _provider(notice.channel, settings)
-        try:
-            result = chosen.send(rendered, recipient=notice.recipient, out_id=notice.dedupe_key)
-        except Exception as exc:  # an adapter bug or a failure we cannot place: the provider may have it
-            log.exception("provider raised", extra={"fields": {"notice": notice.id}})
-            result = SendResult("unknown", code=type(exc).__name__, message=str(exc)[:500])
-        if result.outcome == "sent":
-            notice.status, notice.provider_id, notice.error_code = "sent", result.provider_id, ""
-            sent.append(notice)
-            outcome[notice.dedupe_key] = "sent"
-        else:
-            outcome[notice.dedupe_key] = await _record(notice, result, now)
-    if sent:
-        await Notice.bulk_update(sent, fields=["status", "provider_id", "error_code"])
+    for chosen, group in _plan(claimed, provider, settings):
+        if len(group) > 1:
+            await _send_batch(group, chosen, now, outcome, sent)
+        elif await Notice.filter(id=group[0].id, status="ready").update(status="sending"):
+            group[0].status = "sending"
+            await _settle(group[0], _send_one(group[0], chosen), now, outcome, sent)
+    by_provider_id: dict[str, list[int]] = {}  # a batch shares one BizId
+    for notice in sent:
+        by_provider_id.setdefault(notice.provider_id, []).append(notice.id)
+    for provider_id, ids in by_provider_id.items():
+        await Notice.filter(id__in=ids).update(status="sent", provider_id=provider_id, error_code="")
     return outcome
+
+
+def _plan(claimed: list[Notice], provider: Provider | None, settings: Settings) -> list[tuple[Provider, list[Notice]]]:
+    """The provider calls for the claimed notices: routine SMS of one template go together when the provider
+    sends batches (Aliyun SendBatchSms); urgent ones go alone, as batches may be delivered a little later."""
+    plan: list[tuple[Provider, list[Notice]]] = []
+    open_batches: dict[tuple[int, str], tuple[BatchProvider, list[Notice]]] = {}
+    for notice in claimed:
+        chosen = provider or _provider(notice.channel, settings)
+        batch_max = getattr(chosen, "batch_max", 0)  # a BatchProvider (isinstance on a Protocol is slow)
+        if notice.channel != "sms" or notice.urgent or not batch_max:
+            plan.append((chosen, [notice]))
+            continue
+        _, group = open_batches.setdefault((id(chosen), notice.template), (cast(BatchProvider, chosen), []))
+        group.append(notice)
+        if len(group) == batch_max:
+            plan.append(open_batches.pop((id(chosen), notice.template)))
+    plan.extend(open_batches.values())
+    return plan
+
+
+def _send_one(notice: Notice, chosen: Provider) -> SendResult:
+    rendered = templates.render(notice.template, notice.channel, notice.params)
+    try:
+        return chosen.send(rendered, recipient=notice.recipient, out_id=notice.dedupe_key)
+    except Exception as exc:  # an adapter bug or a failure we cannot place: the provider may have it
+        log.exception("provider raised", extra={"fields": {"notice": notice.id}})
+        return SendResult("unknown", code=type(exc).__name__, message=str(exc)[:500])
+
+
+async def _send_batch(
+    group: list[Notice], chosen: Provider, now: datetime, outcome: dict[str, str], sent: list[Notice]
+) -> None:
+    """One batch call; a notice in doubt carries the batch's OutId (BATCH_TAG) so reconciliation can find it."""
+    assert hasattr(chosen, "send_batch")
+    token = uuid.uuid4().hex
+    ids = [n.id for n in group]
+    taken = await Notice.filter(id__in=ids, status="ready").update(status="sending", provider_id=BATCH_TAG + token)
+    if taken < len(group):  # some were settled back to pending and taken by another worker meanwhile
+        mine = set(await Notice.filter(id__in=ids, provider_id=BATCH_TAG + token).values_list("id", flat=True))
+        group = [n for n in group if n.id in mine]
+        if not group:
+            return
+    for notice in group:
+        notice.status = "sending"
+    messages = [(templates.render(n.template, n.channel, n.params), n.recipient) for n in group]
+    try:
+        result = chosen.send_batch(messages, out_id=token)
+    except Exception as exc:
+        log.exception("provider raised", extra={"fields": {"notices": [n.id for n in group]}})
+        result = SendResult("unknown", code=type(exc).__name__, message=str(exc)[:500])
+    if result.outcome == "dead":
+        # The whole batch was refused, so nothing went out; one bad number must not sink the others: each goes
+        # alone (its own OutId from now on) and meets its own fate.
+        await Notice.filter(id__in=[n.id for n in group]).update(provider_id="")
+        for notice in group:
+            await _settle(notice, _send_one(notice, chosen), now, outcome, sent)
+        return
+    for notice in group:
+        await _settle(notice, result, now, outcome, sent)
+
+
+async def _settle(
+    notice: Notice, result: SendResult, now: datetime, outcome: dict[str, str], sent: list[Notice]
+) -> None:
+    """Keep a sent notice for one bulk update at the end; store any other outcome now."""
+    if result.outcome == "sent":
+        notice.status, notice.provider_id, notice.error_code = "sent", result.provider_id, ""
+        sent.append(notice)
+        outcome[notice.dedupe_key] = "sent"
+    else:
+        outcome[notice.dedupe_key] = await _record(notice, result, now)
 
 
 async def _record(notice: Notice, result: SendResult, now: datetime) -> str:

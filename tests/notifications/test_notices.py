@@ -287,3 +287,70 @@ async def test_notices_a_dead_worker_had_not_started_go_out_later_and_only_they(
     assert statuses == {keys[0]: "sent", keys[1]: "unknown", keys[2]: "pending"}
     assert await send_notice(dedupe_key=keys[2]) == "sent"
     assert [r for r, _ in recorder.sent] == ["13700000002"]
+
+
+async def queue_progress(count: int, *, urgent_too: bool = False) -> list[str]:
+    """`count` routine progress SMS to different numbers (and one urgent one): their keys."""
+    keys = [await progress_sms(f"b{i}", recipient=f"1370000{i:04d}") for i in range(count)]
+    if urgent_too:
+        fields = {"number": "20261130000009", "status": "已超时", "note": "请处置"}
+        await notify(
+            channel="sms", recipient=PHONE, template="case_progress", params=fields, dedupe_key="u", urgent=True
+        )
+        keys.append("u")
+    return keys
+
+
+async def test_routine_sms_of_one_template_go_out_in_one_batch_and_urgent_ones_alone(db):
+    from notifications.service import send_notices
+
+    with AliyunSmsStub(keys={"LTAIcity": "city-secret"}) as stub:
+        use_settings(aliyun_settings(db, stub))
+        keys = await queue_progress(5, urgent_too=True)
+        assert await send_notices(keys) == {key: "sent" for key in keys}
+        assert await send_notices(keys) == {}  # nothing is due any more: nothing goes twice
+    assert sorted(r["Action"] for r in stub.requests) == ["SendBatchSms", "SendSms"]
+    batch = [s for s in stub.sent if s.params["Action"] == "SendBatchSms"]
+    assert sorted(s.phone for s in batch) == [f"1370000{i:04d}" for i in range(5)]
+    assert all(s.template_param == {"number": "20261130000001", "status": "已派遣"} for s in batch)
+    notices = {n.dedupe_key: n for n in await Notice.all()}
+    assert {notices[f"b{i}"].provider_id for i in range(5)} == {batch[0].biz_id}
+    assert notices["u"].provider_id not in ("", batch[0].biz_id)
+
+
+async def test_a_batch_refused_for_one_bad_number_is_sent_one_by_one_and_only_that_number_fails(db):
+    from notifications.service import send_notices
+
+    with AliyunSmsStub(keys={"LTAIcity": "city-secret"}) as stub:
+        use_settings(aliyun_settings(db, stub))
+        keys = await queue_progress(3)
+        stub.answer_next("isv.MOBILE_NUMBER_ILLEGAL", times=2)  # the batch, then the first number alone
+        assert await send_notices(keys) == {"b0": "failed", "b1": "sent", "b2": "sent"}
+    assert [s.params["Action"] for s in stub.sent if s.code == "OK"] == ["SendSms", "SendSms"]
+    failed = await Notice.get(dedupe_key="b0")
+    assert (failed.error_code, failed.provider_id) == ("isv.MOBILE_NUMBER_ILLEGAL", "")
+
+
+async def test_a_batch_whose_answer_never_came_is_not_resent_but_reconciled_number_by_number(db):
+    from notifications.providers import AliyunSmsProvider
+    from notifications.service import reconcile_unknown, send_notices
+
+    with AliyunSmsStub(keys={"LTAIcity": "city-secret"}) as stub:
+        settings = aliyun_settings(db, stub)
+        use_settings(settings)
+        provider = AliyunSmsProvider(settings)
+        provider.client = type(provider.client)(
+            access_key_id="LTAIcity",
+            access_key_secret="city-secret",
+            endpoint=stub.endpoint,
+            sign_name="沈阳城管",
+            scheme="http",
+            timeout_s=0.5,
+        )
+        keys = await queue_progress(4)
+        stub.delay_next(1.5)  # the batch leaves, the answer comes too late
+        assert await send_notices(keys, provider=provider) == {key: "unknown" for key in keys}
+        assert await send_notices(keys, provider=provider) == {}
+        assert await reconcile_unknown(provider=provider) == {"sent": 4}
+    assert len(stub.sent) == 4 and len(stub.requests) == 1 + 4  # one batch, then one query per number
+    assert {n.status for n in await Notice.all()} == {"sent"}

@@ -28,6 +28,8 @@ CHINA = timezone(timedelta(hours=8))
 COMMON_PARAMS = ("AccessKeyId", "Action", "Version", "SignatureMethod", "SignatureVersion", "SignatureNonce",
                  "Timestamp", "Signature")  # fmt: skip
 SENDSMS_PARAMS = ("PhoneNumbers", "SignName", "TemplateCode")
+BATCH_PARAMS = ("PhoneNumberJson", "SignNameJson", "TemplateCode")
+BATCH_MAX = 100
 QUERY_PARAMS = ("PhoneNumber", "SendDate", "PageSize", "CurrentPage")
 
 
@@ -153,6 +155,8 @@ class AliyunSmsStub:
                 self._check_gateway(method, params)
                 if params["Action"] == "SendSms":
                     status, body, delay = self._send_sms(params)
+                elif params["Action"] == "SendBatchSms":
+                    status, body, delay = self._send_batch_sms(params)
                 else:
                     status, body, delay = 200, self._query_send_details(params), 0.0
             except _Refused as refused:
@@ -188,7 +192,7 @@ class AliyunSmsStub:
         self._nonces.add(params["SignatureNonce"])
         if params["Version"] != API_VERSION:
             raise _Refused(400, "InvalidVersion", "Specified parameter Version is not valid.")
-        if params["Action"] not in ("SendSms", "QuerySendDetails"):
+        if params["Action"] not in ("SendSms", "SendBatchSms", "QuerySendDetails"):
             raise _Refused(
                 404, "InvalidAction.NotFound", "Specified api is not found, please check your url and method."
             )
@@ -207,6 +211,43 @@ class AliyunSmsStub:
             code, status, message = self._answers.pop(0)
         biz_id = f"{next(self._ids)}^0" if code == "OK" else ""
         self.sent.append(SentSms(dict(params), code, biz_id, datetime.now(UTC)))
+        delay = self._delays.pop(0) if self._delays else 0.0
+        body: dict[str, Any] = {"Code": code, "Message": message}
+        if biz_id:
+            body["BizId"] = biz_id
+        return status, body, delay
+
+    def _send_batch_sms(self, params: dict[str, str]) -> tuple[int, dict[str, Any], float]:
+        """One template to many numbers; the batch is answered (and refused) as a whole, one BizId for all.
+
+        Each number is recorded in `sent` as if sent alone (PhoneNumbers, SignName, TemplateParam of its own),
+        with Action SendBatchSms and the batch's OutId; a batch refused for its shape records nothing.
+        """
+        for name in BATCH_PARAMS:
+            if not params.get(name):
+                raise _Refused(400, f"Missing{name}", f"{name} is mandatory for this action.")
+        status, code, message = 200, "OK", "OK"
+        try:
+            phones, signs = json.loads(params["PhoneNumberJson"]), json.loads(params["SignNameJson"])
+            values = json.loads(params.get("TemplateParamJson") or "null") or [{}] * len(phones)
+            shapes_ok = all(isinstance(v, list) for v in (phones, signs, values)) and all(
+                isinstance(v, dict) for v in values
+            )
+            if not shapes_ok or not len(phones) == len(signs) == len(values):
+                raise ValueError("arrays of one length expected")
+        except ValueError:
+            phones, signs, values = [], [], []
+            code, message = "isv.INVALID_JSON_PARAM", "JSON参数不合法"
+        if code == "OK" and not 1 <= len(phones) <= BATCH_MAX:
+            code, message = "isv.MOBILE_COUNT_OVER_LIMIT", f"手机号码数量超过限制（{BATCH_MAX}）"
+        if code == "OK" and self._answers:
+            code, status, message = self._answers.pop(0)
+        biz_id = f"{next(self._ids)}^0" if code == "OK" else ""
+        common = {k: v for k, v in params.items() if k not in ("PhoneNumberJson", "SignNameJson", "TemplateParamJson")}
+        now = datetime.now(UTC)
+        for phone, sign, value in zip(phones, signs, values, strict=True):
+            item = {**common, "PhoneNumbers": str(phone), "SignName": str(sign), "TemplateParam": json.dumps(value)}
+            self.sent.append(SentSms(item, code, biz_id, now))
         delay = self._delays.pop(0) if self._delays else 0.0
         body: dict[str, Any] = {"Code": code, "Message": message}
         if biz_id:
@@ -251,6 +292,9 @@ class AliyunSmsStub:
 
 def _handler_for(stub: AliyunSmsStub) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive, as Aliyun's gateway: the SDK's pooled session reuses it
+        wbufsize = -1  # headers and body leave in one segment (flushed per request), no delayed-ACK stall
+
         def do_GET(self) -> None:
             self._answer("GET")
 
