@@ -28,6 +28,7 @@ MODEL_MODULES = [
     "core.media.models",
     "core.notices.models",
     "core.permits.models",
+    "core.places.models",
 ]
 MIGRATIONS_MODULE = "core.migrations"
 

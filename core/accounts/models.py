@@ -20,6 +20,39 @@ class Citizen(Model):
         table = "citizen"
 
 
+class CitizenSession(Model):
+    """A mini-program login: our own bearer token (stored hashed) and the WeChat session_key, which stays here."""
+
+    id = fields.BigIntField(primary_key=True)
+    citizen: fields.ForeignKeyRelation[Citizen] = fields.ForeignKeyField(
+        "tongguan.Citizen", related_name="sessions", on_delete=fields.CASCADE
+    )
+    citizen_id: int
+    token_hash = fields.CharField(max_length=64, unique=True)
+    session_key = fields.CharField(max_length=64, default="")
+    expires_at = fields.DatetimeField()
+    revoked_at = fields.DatetimeField(null=True)
+    created_at = created_at()
+
+    class Meta:
+        table = "citizen_session"
+
+
+class ApiKey(Model):
+    """A key for another system using Open311 (stored hashed, the key itself is shown once)."""
+
+    id = fields.IntField(primary_key=True)
+    name = fields.CharField(max_length=64, unique=True)
+    prefix = fields.CharField(max_length=12)  # the key's first characters, to tell keys apart in lists
+    key_hash = fields.CharField(max_length=64, unique=True)
+    revoked_at = fields.DatetimeField(null=True)
+    last_used_at = fields.DatetimeField(null=True)
+    created_at = created_at()
+
+    class Meta:
+        table = "api_key"
+
+
 class StaffAccount(Model):
     id = fields.IntField(primary_key=True)
     username = fields.CharField(max_length=64, unique=True)

@@ -29,6 +29,9 @@ class AdPermit(Model):
     lon = fields.FloatField(null=True)
     lat = fields.FloatField(null=True)
     valid_to = fields.DateField(db_index=True)
+    # The holder asked for a renewal (延续) through the mini-program; staff take it from there.
+    renewal_requested_at = fields.DatetimeField(null=True)
+    renewal_note = fields.CharField(max_length=256, null=True)
     created_at = created_at()
 
     class Meta:
