@@ -122,4 +122,9 @@ class Migration(migrations.Migration):
             name='renewal_requested_at',
             field=fields.DatetimeField(null=True, auto_now=False, auto_now_add=False),
         ),
+        ops.AddField(
+            model_name='Report',
+            name='media_url',
+            field=fields.CharField(null=True, max_length=512),
+        ),
     ]

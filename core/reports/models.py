@@ -22,6 +22,7 @@ class Report(Model):
     text = fields.TextField(default="")
     address = fields.CharField(max_length=256, default="")
     photos: list = fields.JSONField(default=list)
+    media_url = fields.CharField(max_length=512, null=True)  # a photo elsewhere (Open311 media_url), not fetched
     # The point as received, in the datum the channel gave, and the WGS-84 point after location.
     datum = fields.CharField(max_length=8)
     raw_lon = fields.FloatField()
