@@ -94,6 +94,20 @@ ERROR_TITLES = {
     "param_too_long": "消息内容过长。",
     "bad_param": "消息内容格式不正确。",
     "unknown_channel": "消息发送渠道不正确。",
+    # mini-program
+    "login_code_invalid": "登录凭证无效，请重新进入小程序登录。",
+    "login_code_used": "登录凭证已使用，请重新进入小程序登录。",
+    "wechat_unavailable": "微信服务暂时不可用，请稍后再试。",
+    "phone_code_invalid": "手机号授权已失效，请重新授权。",
+    "phone_not_mainland": "目前仅支持绑定中国大陆手机号。",
+    "phone_required": "请先绑定手机号，才能接收短信通知。",
+    "content_risky": "您提交的内容含有不适宜公开的信息，请修改后重新提交。",
+    "rate_limited": "操作太频繁，请稍后再试。",
+    "too_many_reports": "您今天的上报次数较多，请稍后再试；紧急情况请拨打 12319 城管热线。",
+    "permit_not_found": "未找到该许可证，或不属于您的企业。",
+    "shop_not_found": "未找到该店铺，请重新扫码。",
+    "not_shop_owner": "只有店铺经营者才能以店铺名义提交诉求。",
+    "not_yet_handled": "该问题尚未形成案卷，暂不能评价或重新办理。",
 }
 DEFAULT_TITLE = "请求无法完成，请稍后再试。"
 

@@ -54,7 +54,12 @@ class Settings(BaseSettings):
     # WeChat mini-program (miniapp_api/)
     miniapp_appid: str = ""
     miniapp_secret: SecretStr = SecretStr("")
-    miniapp_api_base: str = "https://api.weixin.qq.com"
+    miniapp_api_base: str = "https://api.weixin.qq.com"  # the demo stand-in answers when no appid is set
+    miniapp_session_days: int = 30  # a citizen's sign-in lasts this long
+    # Rate limits (per minute): each signed-in citizen, and each client address, across all API processes
+    rate_user_per_minute: int = 60
+    rate_ip_per_minute: int = 300
+    rate_reports_per_hour: int = 20  # new reports by one citizen
     # Aliyun SMS (notifications/)
     aliyun_access_key_id: str = ""
     aliyun_access_key_secret: SecretStr = SecretStr("")

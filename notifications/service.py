@@ -418,6 +418,12 @@ async def grant_subscription(*, openid: str, template_id: str, times: int = 1) -
     await SubscribeGrant.filter(id=grant.id).update(remaining=F("remaining") + times)
 
 
+async def subscriptions(*, openid: str) -> dict[str, int]:
+    """One-time subscribe authorisations this user has left, by template id."""
+    rows = await SubscribeGrant.filter(openid=openid, remaining__gt=0).values_list("template_id", "remaining")
+    return {template_id: remaining for template_id, remaining in rows}
+
+
 async def status_counts() -> dict[str, int]:
     """Notices per status, for `tongguan notify status`."""
     return {status: await Notice.filter(status=status).count() for status in STATUSES}

@@ -56,7 +56,7 @@ class WeChatResult:
     msgid: str = ""
 
 
-class _RedirectAdapter(HTTPAdapter):
+class RedirectAdapter(HTTPAdapter):
     """Sends whatever wechatpy addresses to api.weixin.qq.com to our api_base instead."""
 
     def __init__(self, api_base: str) -> None:
@@ -69,14 +69,14 @@ class _RedirectAdapter(HTTPAdapter):
         return super().send(request, *args, **kwargs)
 
 
-class _NoFetchClient(WeChatClient):  # type: ignore[misc]
+class NoFetchClient(WeChatClient):  # type: ignore[misc]
     """A WeChatClient that may only use the token it was given."""
 
     def fetch_access_token(self) -> dict[str, Any]:
         raise WeChatTokenError(self.appid, None, "wechatpy must not fetch tokens; TokenStore does")
 
 
-def _never_connected(exc: requests.RequestException) -> bool:
+def never_connected(exc: requests.RequestException) -> bool:
     """True when the request cannot have reached WeChat (no connection was made)."""
     if isinstance(exc, requests.ConnectTimeout):
         return True
@@ -96,7 +96,7 @@ class WeChatSender:
         self._timeout_s = timeout_s
         self._http = requests.Session()
         if api_base.rstrip("/") != WECHAT_HOST:
-            self._http.mount(WECHAT_HOST + "/", _RedirectAdapter(api_base))
+            self._http.mount(WECHAT_HOST + "/", RedirectAdapter(api_base))
             # Proxies from the environment would be chosen for the original host, not the redirected one.
             self._http.trust_env = False
 
@@ -117,7 +117,7 @@ class WeChatSender:
     # --- internals ---
 
     def _client(self, token: str) -> WeChatClient:
-        client = _NoFetchClient(self.appid, self._secret, access_token=token, timeout=self._timeout_s, auto_retry=False)
+        client = NoFetchClient(self.appid, self._secret, access_token=token, timeout=self._timeout_s, auto_retry=False)
         client._http = self._http
         return client
 
@@ -146,7 +146,7 @@ class WeChatSender:
             errcode = int(exc.errcode)
             return WeChatResult(OUTCOMES.get(errcode, "dead"), errcode, str(exc.errmsg))
         except requests.RequestException as exc:
-            if _never_connected(exc):
+            if never_connected(exc):
                 return WeChatResult("retry", -1, f"{type(exc).__name__}: {exc}")
             # Timed out or cut off after sending: WeChat may have delivered it, and resending may duplicate.
             return WeChatResult("unknown", -1, f"{type(exc).__name__}: {exc}")

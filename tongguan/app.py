@@ -16,6 +16,7 @@ from console.auth import router as auth_router
 from console.views import router as console_router
 from core.db import close_db, init_db
 from core.logs import configure_logging
+from core.ratelimit import RateLimiter
 from core.settings import Settings, get_settings, use_settings
 from field_app_api.views import router as field_router
 from jobs.embedded import EmbeddedRunner
@@ -38,6 +39,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await init_db(settings)
         app.state.redis = _redis_client(settings)
+        app.state.rate_limiter = RateLimiter(app.state.redis)
         runner = EmbeddedRunner(settings) if settings.embedded else None
         if runner is not None:
             runner.start()

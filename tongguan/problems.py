@@ -39,6 +39,8 @@ def install_problem_handlers(app: FastAPI) -> None:
         if exc.status == 401:
             # RFC 9110 §15.5.2: a 401 must name the authentication scheme the client should use.
             response.headers["WWW-Authenticate"] = "Bearer"
+        if retry_after := getattr(exc, "retry_after", None):
+            response.headers["Retry-After"] = str(retry_after)
         return response
 
     @app.exception_handler(RequestValidationError)

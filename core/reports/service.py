@@ -55,6 +55,9 @@ class NewReport:
     anonymous: bool = False
     accuracy_m: float | None = None
     idempotency_key: str | None = None
+    notify_sms: bool = False  # the reporter asked for progress by SMS too
+    flagged: bool = False  # a person should look at it (e.g. content review)
+    media_url: str | None = None  # a photo kept elsewhere (Open311), not fetched
 
     def content_hash(self) -> str:
         """A digest of the content, to tell a replayed submission from another one under the same key."""
@@ -104,6 +107,9 @@ async def submit_report(new: NewReport) -> tuple[Report, bool]:
                 subclass_id=subclass_id,
                 component_code=new.component_code or None,
                 urgency=new.urgency,
+                notify_sms=new.notify_sms,
+                flagged=new.flagged,
+                media_url=new.media_url or None,
                 created_at=clock.now(),
                 using_db=conn,
             )

@@ -1,7 +1,8 @@
 """A small WeChat API on 127.0.0.1 that checks what the real one checks and records what it received.
 
-Endpoints: POST /cgi-bin/stable_token, POST /cgi-bin/message/{subscribe,template,custom}/send, and the
-legacy GET /cgi-bin/token (answered with an error and counted, so tests can assert nobody used it).
+Endpoints: POST /cgi-bin/stable_token, POST /cgi-bin/message/{subscribe,template,custom}/send, the
+mini-program's GET /sns/jscode2session, POST /wxa/business/getuserphonenumber and POST /wxa/msg_sec_check
+(v2), and the legacy GET /cgi-bin/token (answered with an error and counted, so tests can assert nobody used it).
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ SUBSCRIBE = "/cgi-bin/message/subscribe/send"
 TEMPLATE = "/cgi-bin/message/template/send"
 CUSTOM = "/cgi-bin/message/custom/send"
 SEND_PATHS = (SUBSCRIBE, TEMPLATE, CUSTOM)
+PHONE = "/wxa/business/getuserphonenumber"
+SEC_CHECK = "/wxa/msg_sec_check"
 
 
 @dataclass
@@ -47,8 +50,29 @@ class WeChatStub:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1000))
     _server: ThreadingHTTPServer | None = None
+    # Mini-program: login codes (code -> (openid, unionid)), phone codes, and content-check verdicts.
+    _login_codes: dict[str, tuple[str, str | None]] = field(default_factory=dict)
+    _used_codes: set[str] = field(default_factory=set)
+    _phone_codes: dict[str, str] = field(default_factory=dict)
+    verdicts: dict[str, tuple[str, int]] = field(default_factory=dict)  # word in the text -> (suggest, label)
+    checked: list[dict[str, Any]] = field(default_factory=list)  # every msg_sec_check body
+    session_calls: int = 0
 
     # --- knobs ---
+
+    def login_code(self, openid: str, *, unionid: str | None = None) -> str:
+        """A fresh wx.login() code for this user: code2session takes it once (then 40163)."""
+        with self._lock:
+            code = f"code-{next(self._ids)}"
+            self._login_codes[code] = (openid, unionid)
+        return code
+
+    def phone_code(self, phone: str) -> str:
+        """A fresh getPhoneNumber code for this number (used once)."""
+        with self._lock:
+            code = f"phone-{next(self._ids)}"
+            self._phone_codes[code] = phone
+        return code
 
     def fail_next(self, errcode: int, *, path: str = "*", times: int = 1) -> None:
         """The next `times` send requests (to `path`, or any) answer `errcode` instead of sending."""
@@ -81,7 +105,11 @@ class WeChatStub:
                 pass
 
             def do_GET(self) -> None:
-                if urlsplit(self.path).path == "/cgi-bin/token":
+                parts = urlsplit(self.path)
+                if parts.path == "/sns/jscode2session":
+                    self._json(stub._code2session({k: v[0] for k, v in parse_qs(parts.query).items()}))
+                    return
+                if parts.path == "/cgi-bin/token":
                     with stub._lock:
                         stub.legacy_token_calls += 1
                     self._json({"errcode": 40164, "errmsg": "stub: use stable_token"})
@@ -102,6 +130,8 @@ class WeChatStub:
                 elif parts.path in SEND_PATHS:
                     record = Received(parts.path, query, dict(self.headers.items()), body)
                     self._json(stub._send(record))
+                elif parts.path in (PHONE, SEC_CHECK):
+                    self._json(stub._miniapp_call(parts.path, query, body))
                 else:
                     self._json({"errcode": 404, "errmsg": "not found"}, status=404)
 
@@ -154,6 +184,69 @@ class WeChatStub:
             self._tokens[token] = now + self.expires_in
             self._current = token
         return {"access_token": token, "expires_in": self.expires_in}
+
+    def _code2session(self, query: dict[str, str]) -> dict[str, Any]:
+        with self._lock:
+            self.session_calls += 1
+            if query.get("grant_type") != "authorization_code":
+                return {"errcode": 40002, "errmsg": "invalid grant_type"}
+            if query.get("appid") != self.appid:
+                return {"errcode": 40013, "errmsg": "invalid appid"}
+            if query.get("secret") != self.secret:
+                return {"errcode": 40125, "errmsg": "invalid appsecret"}
+            code = query.get("js_code", "")
+            if code in self._used_codes:
+                return {"errcode": 40163, "errmsg": "code been used"}
+            if code not in self._login_codes:
+                return {"errcode": 40029, "errmsg": "invalid code"}
+            self._used_codes.add(code)
+            openid, unionid = self._login_codes.pop(code)
+        answer = {"openid": openid, "session_key": f"sk-{openid[-6:]}-{next(self._ids)}"}
+        if unionid:
+            answer["unionid"] = unionid
+        return answer
+
+    def _token_problem(self, token: str) -> dict[str, Any] | None:
+        if not token or token not in self._tokens or token in self._revoked:
+            return {"errcode": 40001, "errmsg": "invalid credential, access_token is invalid or not latest"}
+        if self._tokens[token] <= time.monotonic():
+            return {"errcode": 42001, "errmsg": "access_token expired"}
+        return None
+
+    def _miniapp_call(self, path: str, query: dict[str, str], body: dict[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            problem = self._token_problem(query.get("access_token", ""))
+            if problem:
+                return problem
+            if path == PHONE:
+                phone = self._phone_codes.pop(str(body.get("code", "")), None)
+                if phone is None:
+                    return {"errcode": 40029, "errmsg": "invalid code"}
+                return {
+                    "errcode": 0,
+                    "errmsg": "ok",
+                    "phone_info": {"phoneNumber": phone, "purePhoneNumber": phone, "countryCode": "86"},
+                }
+            self.checked.append(body)
+        # msg_sec_check v2: version 2, scene 1-4, openid and content are required.
+        if body.get("version") != 2 or body.get("scene") not in (1, 2, 3, 4):
+            return {"errcode": 40003 if not body.get("openid") else 47001, "errmsg": "invalid version or scene"}
+        if not isinstance(body.get("openid"), str) or not body["openid"]:
+            return {"errcode": 40003, "errmsg": "invalid openid"}
+        content = body.get("content")
+        if not isinstance(content, str) or not content or len(content.encode()) > 2500 * 4:
+            return {"errcode": 47001, "errmsg": "data format error"}
+        suggest, label = "pass", 100
+        for word, (verdict, code) in self.verdicts.items():
+            if word in content:
+                suggest, label = verdict, code
+        return {
+            "errcode": 0,
+            "errmsg": "ok",
+            "result": {"suggest": suggest, "label": label},
+            "detail": [{"strategy": "content_model", "errcode": 0, "suggest": suggest, "label": label}],
+            "trace_id": f"trace-{next(self._ids)}",
+        }
 
     def _send(self, record: Received) -> dict[str, Any]:
         with self._lock:
