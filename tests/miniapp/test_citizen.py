@@ -361,3 +361,13 @@ async def test_without_a_wechat_appid_the_demo_sign_in_works(city, tmp_path):
     assert first.status_code == again.status_code == 200
     assert first.json()["citizen_id"] == again.json()["citizen_id"]
     assert wrong.status_code == 401
+
+
+async def test_one_client_address_is_held_back_after_its_limit(city, tmp_path, redis_url, wechat):
+    app = create_app(app_settings(city, tmp_path, redis_url, wechat.base_url, rate_ip_per_minute=3))
+    transport = httpx.ASGITransport(app=app)
+    async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport, base_url="http://t") as api:
+        answers = [await api.post("/miniapp/v1/auth/login", json={"code": "made-up"}) for _ in range(4)]
+
+    assert [a.status_code for a in answers] == [401, 401, 401, 429]
+    assert answers[3].json()["title"] == "操作太频繁，请稍后再试。"
