@@ -31,6 +31,7 @@ remind_app = typer.Typer(help="Scheduled reminders (also run by the workers' sch
 notify_app = typer.Typer(help="SMS and WeChat notices.", no_args_is_help=True)
 media_app = typer.Typer(help="Photo storage.", no_args_is_help=True)
 jobs_app = typer.Typer(help="The outbox of background jobs: backlog, failures, retries.", no_args_is_help=True)
+apikeys_app = typer.Typer(help="API keys of other systems using Open311 (/open311/v2).", no_args_is_help=True)
 app.add_typer(import_app, name="import")
 app.add_typer(users_app, name="users")
 app.add_typer(jobs_app, name="jobs")
@@ -38,6 +39,7 @@ app.add_typer(media_app, name="media")
 app.add_typer(remind_app, name="remind")
 app.add_typer(notify_app, name="notify")
 app.add_typer(report_app, name="report")
+app.add_typer(apikeys_app, name="apikeys")
 console = Console(stderr=True)
 
 
@@ -439,6 +441,40 @@ def users_add(
         )
     )
     console.print(f"[green]added[/green] {name} ({role})")
+
+
+@apikeys_app.command("add")
+def apikeys_add(name: Annotated[str, typer.Argument(help="Who uses the key, e.g. the partner system's name.")]) -> None:
+    """Create an API key and print it once (only its hash is stored)."""
+    from core.accounts.apikeys import create_key
+
+    key = _run(lambda: create_key(name=name, actor=f"cli:{getpass.getuser()}"))
+    typer.echo(key)  # stdout alone, so scripts can capture it
+    console.print(f"[green]added[/green] key {name!r}. Store it now: it will not be shown again.")
+
+
+@apikeys_app.command("revoke")
+def apikeys_revoke(name: Annotated[str, typer.Argument(help="The key's name.")]) -> None:
+    """Revoke an API key at once (its name stays taken)."""
+    from core.accounts.apikeys import revoke_key
+
+    row = _run(lambda: revoke_key(name=name, actor=f"cli:{getpass.getuser()}"))
+    console.print(f"[green]revoked[/green] key {name!r} ({row.prefix}…) at {row.revoked_at:%Y-%m-%d %H:%M}")
+
+
+@apikeys_app.command("list")
+def apikeys_list() -> None:
+    """Every API key: name, prefix, created, last used, revoked."""
+    from core.accounts.apikeys import list_keys
+
+    rows = _run(list_keys)
+    table = Table(title=f"API keys ({len(rows)})")
+    for column in ("name", "prefix", "created", "last used", "revoked"):
+        table.add_column(column)
+    for row in rows:
+        when = [f"{t:%Y-%m-%d %H:%M}" if t else "" for t in (row.created_at, row.last_used_at, row.revoked_at)]
+        table.add_row(row.name, f"{row.prefix}…", *when)
+    console.print(table)
 
 
 if __name__ == "__main__":
