@@ -108,6 +108,13 @@ ERROR_TITLES = {
     "shop_not_found": "未找到该店铺，请重新扫码。",
     "not_shop_owner": "只有店铺经营者才能以店铺名义提交诉求。",
     "not_yet_handled": "该问题尚未形成案卷，暂不能评价或重新办理。",
+    # public places
+    "bad_radius": "搜索范围不正确，请选择 20 公里以内的范围。",
+    "bad_limit": "每页条数不正确。",
+    "bad_offset": "翻页位置不正确，请刷新后重试。",
+    "bad_bbox": "地图范围不正确，请缩小地图范围后重试。",
+    "bad_area": "请给出地图范围，或给出中心点和半径。",
+    "unknown_place_kind": "不支持查询该类设施。",
 }
 DEFAULT_TITLE = "请求无法完成，请稍后再试。"
 
