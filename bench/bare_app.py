@@ -51,7 +51,13 @@ def main() -> None:
     args = parser.parse_args()
     # Exactly how `tongguan serve` starts uvicorn (tongguan/cli.py): factory, default loop / http, no log config.
     uvicorn.run(
-        "bench.bare_app:create_app", factory=True, host=args.host, port=args.port, workers=args.workers, log_config=None
+        "bench.bare_app:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_config=None,
+        access_log=False,
     )
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from core.errors import TongguanError
@@ -23,6 +24,14 @@ class RateLimited(TongguanError):
         self.retry_after = retry_after
 
 
+@dataclass(frozen=True)
+class Limit:
+    key: str  # e.g. "user:42" or "ip:10.0.0.1"
+    limit: int  # requests per window; 0 or less: no limit
+    window_s: int
+    code: str = "rate_limited"
+
+
 class RateLimiter:
     """`hit(key, limit, window_s)` counts one request and refuses the one over the limit with 429."""
 
@@ -33,29 +42,36 @@ class RateLimiter:
         self._local_window: dict[str, int] = {}
 
     async def hit(self, key: str, *, limit: int, window_s: int, code: str = "rate_limited") -> None:
-        if limit <= 0:
+        await self.hit_all([Limit(key, limit, window_s, code)])
+
+    async def hit_all(self, limits: list[Limit]) -> None:
+        """Count one request against each limit in one round trip; refuse with the first one exceeded."""
+        limits = [limit for limit in limits if limit.limit > 0]
+        if not limits:
             return
         now = time.time()
-        window = int(now // window_s)
-        count = await self._count(f"{self._prefix}{key}:{window_s}:{window}", window_s)
-        if count is not None and count > limit:
-            retry_after = max(1, int((window + 1) * window_s - now) + 1)
-            raise RateLimited(
-                code, f"more than {limit} requests in {window_s} s ({key.split(':')[0]})", retry_after=retry_after
-            )
+        windows = [int(now // limit.window_s) for limit in limits]
+        keys = [f"{self._prefix}{x.key}:{x.window_s}:{w}" for x, w in zip(limits, windows, strict=True)]
+        counts = await self._count(keys, [x.window_s for x in limits])
+        for limit, window, count in zip(limits, windows, counts, strict=True):
+            if count is not None and count > limit.limit:
+                retry_after = max(1, int((window + 1) * limit.window_s - now) + 1)
+                detail = f"more than {limit.limit} requests in {limit.window_s} s ({limit.key.split(':')[0]})"
+                raise RateLimited(limit.code, detail, retry_after=retry_after)
 
-    async def _count(self, key: str, window_s: int) -> int | None:
+    async def _count(self, keys: list[str], windows_s: list[int]) -> list[int | None]:
         if self._redis is None:
-            return self._count_here(key)
+            return [self._count_here(key) for key in keys]
         try:
             async with self._redis.pipeline(transaction=False) as pipe:
-                pipe.incr(key)
-                pipe.expire(key, window_s + 5)
-                count, _ = await pipe.execute()
-            return int(count)
+                for key, window_s in zip(keys, windows_s, strict=True):
+                    pipe.incr(key)
+                    pipe.expire(key, window_s + 5)
+                answers = await pipe.execute()
+            return [int(count) for count in answers[::2]]
         except Exception as exc:  # Redis down or slow: let the request through
             log.warning("rate limit not checked", extra={"fields": {"error": type(exc).__name__}})
-            return None
+            return [None] * len(keys)
 
     def _count_here(self, key: str) -> int:
         prefix, _, window = key.rpartition(":")

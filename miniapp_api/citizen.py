@@ -18,6 +18,7 @@ from core.errors import NotFoundError, PermissionDenied, ValidationFailed
 from core.permits import service as permits
 from core.permits.models import AdPermit
 from core.places.models import Shop
+from core.ratelimit import RateLimited
 from core.reports import messages as words
 from core.reports.models import Report
 from core.reports.public import ReportView, report_of, reports_of
@@ -43,13 +44,14 @@ from miniapp_api.schemas import (
 )
 from notifications import service as notices
 
-router = APIRouter(prefix="/miniapp/v1", tags=["mini-program"], dependencies=[Depends(limit_by_address)])
+# Signed-in routes count against the address and the citizen in `current_citizen`; login against the address.
+router = APIRouter(prefix="/miniapp/v1", tags=["mini-program"])
 add_upload_routes(router, media_owner)  # report photos: whole, or resumable chunks on weak networks
 
 SATISFACTION = {"满意": "satisfied", "基本满意": "basic", "不满意": "unsatisfied"}
 
 
-@router.post("/auth/login")
+@router.post("/auth/login", dependencies=[Depends(limit_by_address)])
 async def login(body: LoginIn, wechat: Gateway) -> LoginOut:
     """Sign in with a wx.login() code: WeChat vouches for the user, we answer with our own session token."""
     session = await run_in_threadpool(wechat.code_to_session, body.code)
@@ -92,23 +94,20 @@ async def submit(
     body: ReportIn, citizen: CurrentCitizen, wechat: Gateway, settings: AppSettings, limiter: Limiter
 ) -> AcceptedOut:
     """Report a problem; 202 with the report id. The same idempotency key again returns the same report."""
-    replay = await Report.get_or_none(
-        source="miniapp",
-        reporter_type="citizen",
-        reporter_id=str(citizen.citizen_id),
-        idempotency_key=body.idempotency_key,
-    )
-    if replay is None:  # a retry of an accepted report is not a new one: it neither counts nor is checked again
+    try:
         await limiter.hit(
             f"reports:{citizen.citizen_id}",
             limit=settings.rate_reports_per_hour,
             window_s=3600,
             code="too_many_reports",
         )
+    except RateLimited:
+        if not await _submitted_before(citizen.citizen_id, body.idempotency_key):
+            raise  # a retry of a report already accepted still gets its answer
     if body.notify_sms and not (await Citizen.get(id=citizen.citizen_id)).phone:
         raise ValidationFailed("phone_required", "bind a phone number before asking for SMS notices")
     verdict = "pass"
-    if body.description.strip() and replay is None:
+    if body.description.strip():
         verdict = await run_in_threadpool(wechat.check_text, body.description, openid=citizen.openid)
         if verdict == "risky":
             raise ValidationFailed("content_risky", "WeChat content security judged the description risky")
@@ -251,6 +250,12 @@ def _accepted(report: Report) -> AcceptedOut:
         message=words.ACCEPTED,
         next=words.NEXT_STEP_REVIEW if review else words.NEXT_STEP,
         flagged=review,
+    )
+
+
+async def _submitted_before(citizen_id: int, key: str) -> bool:
+    return await Report.exists(
+        source="miniapp", reporter_type="citizen", reporter_id=str(citizen_id), idempotency_key=key
     )
 
 

@@ -9,7 +9,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from core.accounts.citizens import CitizenPrincipal, authenticate
 from core.cases.workflow import Actor
-from core.ratelimit import RateLimiter
+from core.ratelimit import Limit, RateLimiter
 from core.settings import Settings
 from media.service import Owner
 from miniapp_api.wechat import MiniappGateway, gateway_for
@@ -17,11 +17,12 @@ from miniapp_api.wechat import MiniappGateway, gateway_for
 bearer = HTTPBearer(auto_error=False)  # a missing token is our own 401 problem+json
 
 
-def settings_of(request: Request) -> Settings:
+# These are async so FastAPI calls them inline, not in its thread pool.
+async def settings_of(request: Request) -> Settings:
     return request.app.state.settings  # type: ignore[no-any-return]
 
 
-def limiter_of(request: Request) -> RateLimiter:
+async def limiter_of(request: Request) -> RateLimiter:
     limiter = getattr(request.app.state, "rate_limiter", None)
     if limiter is None:  # an app used without its lifespan (never in service): count in this process
         limiter = request.app.state.rate_limiter = RateLimiter()
@@ -32,27 +33,37 @@ AppSettings = Annotated[Settings, Depends(settings_of)]
 Limiter = Annotated[RateLimiter, Depends(limiter_of)]
 
 
+def _address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
 async def limit_by_address(request: Request, settings: AppSettings, limiter: Limiter) -> None:
     """Every public request counts against its client address."""
-    address = request.client.host if request.client else "unknown"
-    await limiter.hit(f"ip:{address}", limit=settings.rate_ip_per_minute, window_s=60)
+    await limiter.hit(f"ip:{_address(request)}", limit=settings.rate_ip_per_minute, window_s=60)
 
 
 async def current_citizen(
+    request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
     settings: AppSettings,
     limiter: Limiter,
 ) -> CitizenPrincipal:
-    """The signed-in citizen (401 otherwise); each of their requests counts against their own limit."""
+    """The signed-in citizen (401 otherwise); the request counts against their address and their own limit,
+    both in one round trip to Redis."""
     citizen = await authenticate(credentials.credentials if credentials else None)
-    await limiter.hit(f"user:{citizen.citizen_id}", limit=settings.rate_user_per_minute, window_s=60)
+    await limiter.hit_all(
+        [
+            Limit(f"ip:{_address(request)}", settings.rate_ip_per_minute, 60),
+            Limit(f"user:{citizen.citizen_id}", settings.rate_user_per_minute, 60),
+        ]
+    )
     return citizen
 
 
 CurrentCitizen = Annotated[CitizenPrincipal, Depends(current_citizen)]
 
 
-def gateway(settings: AppSettings) -> MiniappGateway:
+async def gateway(settings: AppSettings) -> MiniappGateway:
     return gateway_for(settings)
 
 

@@ -142,7 +142,16 @@ def serve(
     """Run the API with uvicorn."""
     import uvicorn
 
-    uvicorn.run("tongguan.app:create_app", factory=True, host=host, port=port, workers=workers, log_config=None)
+    # access_log off: RequestContext writes one line per request already, with its request id.
+    uvicorn.run(
+        "tongguan.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_config=None,
+        access_log=False,
+    )
 
 
 @app.command()

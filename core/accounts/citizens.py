@@ -61,14 +61,18 @@ async def authenticate(token: str | None) -> CitizenPrincipal:
         raise Unauthenticated("not_authenticated", "sign in first")
     if not token.startswith(TOKEN_PREFIX) or len(token) > 100:
         raise Unauthenticated("token_invalid", "not a citizen session token")
-    session = await CitizenSession.get_or_none(token_hash=_digest(token)).select_related("citizen")
-    if session is None:
+    # Plain values, not model objects: this runs on every signed-in request.
+    rows = await CitizenSession.filter(token_hash=_digest(token)).values(
+        "id", "citizen_id", "citizen__openid", "revoked_at", "expires_at"
+    )
+    if not rows:
         raise Unauthenticated("token_invalid", "unknown session token")
-    if session.revoked_at is not None:
+    session = rows[0]
+    if session["revoked_at"] is not None:
         raise Unauthenticated("session_revoked", "this session was signed out")
-    if session.expires_at <= clock.now():
+    if session["expires_at"] <= clock.now():
         raise Unauthenticated("token_expired", "the session has expired; sign in again")
-    return CitizenPrincipal(session.citizen_id, session.citizen.openid, session.id)
+    return CitizenPrincipal(session["citizen_id"], session["citizen__openid"], session["id"])
 
 
 async def sign_out(*, session_id: int) -> None:

@@ -84,10 +84,8 @@ async def submit_report(new: NewReport) -> tuple[Report, bool]:
     """
     subclass_id = await _validate(new)
     digest = new.content_hash()
-    if new.idempotency_key:
-        existing = await _existing(new)
-        if existing is not None:
-            return _same_or_conflict(existing, digest), False
+    # Insert first: a replayed key is rare, so it is found by the unique index refusing the insert, not by a
+    # lookup before every new report.
     try:
         async with in_transaction() as conn:
             report = await Report.create(
@@ -117,8 +115,8 @@ async def submit_report(new: NewReport) -> tuple[Report, bool]:
                 task=PROCESS_TASK, args={"report_id": report.id}, dedupe_key=f"{PROCESS_TASK}:{report.id}", conn=conn
             )
     except IntegrityError:
-        # The same key submitted twice at once: the other request won the unique index.
-        existing = await _existing(new)
+        # The key was used before (a retry), or by a request at the same moment that won the unique index.
+        existing = await _existing(new) if new.idempotency_key else None
         if existing is None:
             raise
         return _same_or_conflict(existing, digest), False
