@@ -45,6 +45,10 @@ LINES: list[tuple[str, str, str, str, str, str, Any]] = [
     ("notify", "clean", "total_s", "50k ad reminders: plan + send wall", "{:,.1f} s", "≤ 60 s", -60),
     ("notify", "clean", "send_per_s", "ad reminders: messages/s (sending)", "{:,.1f}/s", "", None),
     ("notify", "interrupted", "duplicates", "ad reminders killed + restarted: duplicates", "{:,.0f}", "0", -0.0001),
+    ("miniapp", "tongguan", "per_s", "mini-program reports at c=50: req/s", "{:,.1f}/s", "≥ 500/s", 500),
+    ("miniapp", "tongguan", "p99_ms", "mini-program reports at c=50: p99", "{:,.0f} ms", "", None),
+    ("miniapp", "bare", "per_s", "bare FastAPI endpoint at c=50: req/s", "{:,.1f}/s", "", None),
+    ("miniapp", "tongguan", "ratio_to_bare", "mini-program reports ÷ bare endpoint (req/s)", "{:,.2f}", "", None),
 ]  # fmt: skip
 
 
