@@ -29,6 +29,7 @@ MODEL_MODULES = [
     "core.notices.models",
     "core.permits.models",
     "core.places.models",
+    "core.chat.models",
 ]
 MIGRATIONS_MODULE = "core.migrations"
 

@@ -51,6 +51,8 @@ class Settings(BaseSettings):
     wechat_token: SecretStr = SecretStr("")
     wechat_aes_key: SecretStr = SecretStr("")
     wechat_api_base: str = "https://api.weixin.qq.com"
+    wechat_timestamp_window_s: int = 300  # callbacks signed further from now are refused (replays)
+    wechat_max_body_bytes: int = 64 * 1024  # a callback body larger than this is refused
     # WeChat mini-program (miniapp_api/)
     miniapp_appid: str = ""
     miniapp_secret: SecretStr = SecretStr("")

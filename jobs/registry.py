@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from core.cases.flows import sla_sweep
+from core.chat.flows import handle_message
 from core.reports.flows import process_report
 from media.derivatives import derivatives_job
 from media.public import public_job
@@ -25,6 +26,7 @@ TASKS: dict[str, Callable[..., Awaitable[Any]]] = {
     "sla_notices": notify_departments,
     "settle_stuck_notices": settle_stuck,
     "reconcile_notices": reconcile_unknown,
+    "chat_message": handle_message,
 }
 
 # Tasks whose entries in one batch run as one call (the argument named here collected into a list): sending

@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from core import clock
 from core.accounts import citizens
+from core.accounts.citizens import CitizenPrincipal
 from core.accounts.models import Citizen
 from core.cases import service as cases
 from core.cases.workflow import Actor
@@ -18,11 +19,12 @@ from core.errors import NotFoundError, PermissionDenied, ValidationFailed
 from core.permits import service as permits
 from core.permits.models import AdPermit
 from core.places.models import Shop
-from core.ratelimit import RateLimited
+from core.ratelimit import RateLimited, RateLimiter
 from core.reports import messages as words
 from core.reports.models import Report
 from core.reports.public import ReportView, report_of, reports_of
 from core.reports.service import NewReport, submit_report
+from core.settings import Settings
 from media.views import add_upload_routes
 from miniapp_api.deps import AppSettings, CurrentCitizen, Gateway, Limiter, limit_by_address, media_owner
 from miniapp_api.schemas import (
@@ -42,6 +44,7 @@ from miniapp_api.schemas import (
     StepOut,
     SubscriptionsIn,
 )
+from miniapp_api.wechat import MiniappGateway
 from notifications import service as notices
 
 # Signed-in routes count against the address and the citizen in `current_citizen`; login against the address.
@@ -94,23 +97,9 @@ async def submit(
     body: ReportIn, citizen: CurrentCitizen, wechat: Gateway, settings: AppSettings, limiter: Limiter
 ) -> AcceptedOut:
     """Report a problem; 202 with the report id. The same idempotency key again returns the same report."""
-    try:
-        await limiter.hit(
-            f"reports:{citizen.citizen_id}",
-            limit=settings.rate_reports_per_hour,
-            window_s=3600,
-            code="too_many_reports",
-        )
-    except RateLimited:
-        if not await _submitted_before(citizen.citizen_id, body.idempotency_key):
-            raise  # a retry of a report already accepted still gets its answer
     if body.notify_sms and not (await Citizen.get(id=citizen.citizen_id)).phone:
         raise ValidationFailed("phone_required", "bind a phone number before asking for SMS notices")
-    verdict = "pass"
-    if body.description.strip():
-        verdict = await run_in_threadpool(wechat.check_text, body.description, openid=citizen.openid)
-        if verdict == "risky":
-            raise ValidationFailed("content_risky", "WeChat content security judged the description risky")
+    flagged = await _admit(citizen, body.idempotency_key, body.description, wechat, settings, limiter)
     report, _ = await submit_report(
         NewReport(
             source="miniapp",
@@ -127,7 +116,7 @@ async def submit(
             component_code=body.component_code or None,
             anonymous=body.anonymous,
             notify_sms=body.notify_sms,
-            flagged=verdict in ("review", "unchecked"),
+            flagged=flagged,
             idempotency_key=body.idempotency_key,
         )
     )
@@ -214,12 +203,7 @@ async def merchant_request(
         raise NotFoundError("shop_not_found", f"no shop has the QR code {qr}")
     if shop.owner_openid != citizen.openid:
         raise PermissionDenied("not_shop_owner", "only the shop's own account may send its requests")
-    await limiter.hit(
-        f"reports:{citizen.citizen_id}", limit=settings.rate_reports_per_hour, window_s=3600, code="too_many_reports"
-    )
-    verdict = await run_in_threadpool(wechat.check_text, body.description, openid=citizen.openid)
-    if verdict == "risky":
-        raise ValidationFailed("content_risky", "WeChat content security judged the description risky")
+    flagged = await _admit(citizen, body.idempotency_key, body.description, wechat, settings, limiter)
     report, _ = await submit_report(
         NewReport(
             source="miniapp",
@@ -232,7 +216,7 @@ async def merchant_request(
             address=shop.address,
             photos=body.photos,
             subclass=body.subclass or None,
-            flagged=verdict in ("review", "unchecked"),
+            flagged=flagged,
             idempotency_key=body.idempotency_key,
         )
     )
@@ -251,6 +235,25 @@ def _accepted(report: Report) -> AcceptedOut:
         next=words.NEXT_STEP_REVIEW if review else words.NEXT_STEP,
         flagged=review,
     )
+
+
+async def _admit(
+    citizen: CitizenPrincipal, key: str, text: str, wechat: MiniappGateway, settings: Settings, limiter: RateLimiter
+) -> bool:
+    """The checks before a new report: the hourly count (a retry of an accepted report still gets its answer) and
+    WeChat content security (risky: refused). True when a person should look at it (review, or not checked)."""
+    try:
+        limit = settings.rate_reports_per_hour
+        await limiter.hit(f"reports:{citizen.citizen_id}", limit=limit, window_s=3600, code="too_many_reports")
+    except RateLimited:
+        if not await _submitted_before(citizen.citizen_id, key):
+            raise
+    if not text.strip():
+        return False
+    verdict = await run_in_threadpool(wechat.check_text, text, openid=citizen.openid)
+    if verdict == "risky":
+        raise ValidationFailed("content_risky", "WeChat content security judged the description risky")
+    return verdict in ("review", "unchecked")
 
 
 async def _submitted_before(citizen_id: int, key: str) -> bool:

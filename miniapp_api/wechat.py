@@ -17,7 +17,7 @@ from wechatpy.exceptions import WeChatClientException
 
 from core.errors import TongguanError, Unauthenticated, ValidationFailed
 from core.settings import Settings
-from notifications.wechat_send import TOKEN_ERRCODES, WECHAT_HOST, NoFetchClient, RedirectAdapter
+from notifications.wechat_send import TOKEN_ERRCODES, WECHAT_HOST, NoFetchClient, wechat_session
 from notifications.wechat_token import TokenStore, WeChatTokenError
 
 log = logging.getLogger("tongguan.miniapp.wechat")
@@ -61,10 +61,7 @@ class WeChatMiniapp:
         self._secret = secret
         self._tokens = tokens
         self._timeout_s = timeout_s
-        self._http = requests.Session()
-        if api_base.rstrip("/") != WECHAT_HOST:
-            self._http.mount(WECHAT_HOST + "/", RedirectAdapter(api_base))
-            self._http.trust_env = False
+        self._http = wechat_session(api_base)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> WeChatMiniapp:
@@ -164,12 +161,13 @@ class DemoMiniapp:
         return "pass"
 
 
-_gateways: dict[int, MiniappGateway] = {}
+_gateways: dict[tuple[str, ...], MiniappGateway] = {}
 
 
 def gateway_for(settings: Settings) -> MiniappGateway:
-    """WeChat when TG_MINIAPP_APPID is set, else the demo stand-in; one per settings object."""
-    key = id(settings)
+    """WeChat when TG_MINIAPP_APPID is set, else the demo stand-in; one per configuration."""
+    secret = settings.miniapp_secret.get_secret_value()
+    key = (settings.miniapp_appid, secret, settings.miniapp_api_base, settings.redis_url or "")
     if key not in _gateways:
         _gateways[key] = WeChatMiniapp.from_settings(settings) if settings.miniapp_appid else DemoMiniapp()
     return _gateways[key]

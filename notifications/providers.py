@@ -144,7 +144,16 @@ class WeChatProvider:
         return SendResult(result.outcome, provider_id=result.msgid, code=str(result.errcode), message=result.errmsg)
 
 
-_vendors: dict[tuple[str, int], Provider] = {}
+_vendors: dict[tuple[str, ...], Provider] = {}
+
+
+def _configuration(word: str, settings: Settings) -> tuple[str, ...]:
+    if word == "aliyun":
+        secret = settings.aliyun_access_key_secret.get_secret_value()
+        return (settings.aliyun_access_key_id, secret, settings.aliyun_sms_endpoint, settings.aliyun_sms_sign_name,
+                settings.aliyun_sms_scheme)  # fmt: skip
+    return (settings.redis_url or "", settings.miniapp_appid, settings.miniapp_api_base, settings.wechat_appid,
+            settings.wechat_api_base)  # fmt: skip
 
 
 def provider_for(channel: str, word: str, settings: Settings) -> Provider:
@@ -159,7 +168,9 @@ def provider_for(channel: str, word: str, settings: Settings) -> Provider:
     }
     if word not in kinds or (word == "aliyun") != (channel == "sms"):
         raise ValueError(f"unknown provider {word!r} for {channel}; choose console, recording, aliyun or wechat")
-    key = (word, id(settings))  # one client per configuration: the SDK clients are thread-safe and worth keeping
+    # One client per configuration (the SDK clients are thread-safe and worth keeping), keyed by the settings
+    # that shape it: an id() of a settings object may be reused by a later, different one.
+    key = (word, *_configuration(word, settings))
     if key not in _vendors:
         _vendors[key] = kinds[word](settings)
     return _vendors[key]

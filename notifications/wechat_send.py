@@ -69,6 +69,16 @@ class RedirectAdapter(HTTPAdapter):
         return super().send(request, *args, **kwargs)
 
 
+def wechat_session(api_base: str) -> requests.Session:
+    """A requests session for wechatpy that sends what it addresses to api.weixin.qq.com to `api_base`."""
+    session = requests.Session()
+    if api_base.rstrip("/") != WECHAT_HOST:
+        session.mount(WECHAT_HOST + "/", RedirectAdapter(api_base))
+        # Proxies from the environment would be chosen for the original host, not the redirected one.
+        session.trust_env = False
+    return session
+
+
 class NoFetchClient(WeChatClient):  # type: ignore[misc]
     """A WeChatClient that may only use the token it was given."""
 
@@ -94,11 +104,7 @@ class WeChatSender:
         self._secret = secret
         self._tokens = tokens
         self._timeout_s = timeout_s
-        self._http = requests.Session()
-        if api_base.rstrip("/") != WECHAT_HOST:
-            self._http.mount(WECHAT_HOST + "/", RedirectAdapter(api_base))
-            # Proxies from the environment would be chosen for the original host, not the redirected one.
-            self._http.trust_env = False
+        self._http = wechat_session(api_base)
 
     def subscribe_message(self, *, openid: str, template_id: str, data: dict[str, str], page: str = "") -> WeChatResult:
         """Mini-program subscribe message (POST /cgi-bin/message/subscribe/send)."""

@@ -43,6 +43,25 @@ def aliyun_settings(db: str, stub: AliyunSmsStub) -> Settings:
     )
 
 
+def impatient_provider(db: str, stub: AliyunSmsStub):
+    """The city's Aliyun provider, in use, that gives up waiting for an answer after half a second."""
+    from notifications.providers import AliyunSmsProvider
+    from notifications.sms_aliyun import AliyunSms
+
+    settings = aliyun_settings(db, stub)
+    use_settings(settings)
+    provider = AliyunSmsProvider(settings)
+    provider.client = AliyunSms(
+        access_key_id="LTAIcity",
+        access_key_secret="city-secret",
+        endpoint=stub.endpoint,
+        sign_name="沈阳城管",
+        scheme="http",
+        timeout_s=0.5,
+    )
+    return provider
+
+
 async def progress_sms(key: str = "case-1:dispatched:sms", **overrides) -> str:
     fields = {"number": "20261130000001", "status": "已派遣", "note": "正在处置"}
     await notify(
@@ -219,19 +238,7 @@ async def test_a_send_that_timed_out_is_not_resent_but_reconciled_with_aliyun(db
     from notifications.service import reconcile_unknown
 
     with AliyunSmsStub(keys={"LTAIcity": "city-secret"}) as stub:
-        settings = aliyun_settings(db, stub)
-        use_settings(settings)
-        from notifications.providers import AliyunSmsProvider
-
-        provider = AliyunSmsProvider(settings)
-        provider.client = type(provider.client)(
-            access_key_id="LTAIcity",
-            access_key_secret="city-secret",
-            endpoint=stub.endpoint,
-            sign_name="沈阳城管",
-            scheme="http",
-            timeout_s=0.5,
-        )
+        provider = impatient_provider(db, stub)
         stub.delay_next(1.5)  # the SMS leaves, the answer comes too late
         key = await progress_sms()
         assert await send_notice(dedupe_key=key, provider=provider) == "unknown"
@@ -332,21 +339,10 @@ async def test_a_batch_refused_for_one_bad_number_is_sent_one_by_one_and_only_th
 
 
 async def test_a_batch_whose_answer_never_came_is_not_resent_but_reconciled_number_by_number(db):
-    from notifications.providers import AliyunSmsProvider
     from notifications.service import reconcile_unknown, send_notices
 
     with AliyunSmsStub(keys={"LTAIcity": "city-secret"}) as stub:
-        settings = aliyun_settings(db, stub)
-        use_settings(settings)
-        provider = AliyunSmsProvider(settings)
-        provider.client = type(provider.client)(
-            access_key_id="LTAIcity",
-            access_key_secret="city-secret",
-            endpoint=stub.endpoint,
-            sign_name="沈阳城管",
-            scheme="http",
-            timeout_s=0.5,
-        )
+        provider = impatient_provider(db, stub)
         keys = await queue_progress(4)
         stub.delay_next(1.5)  # the batch leaves, the answer comes too late
         assert await send_notices(keys, provider=provider) == {key: "unknown" for key in keys}

@@ -9,10 +9,12 @@ are HTTP 200 with a `Code`, as on the real service. Everything received is recor
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import itertools
 import json
+import socket
 import threading
 import uuid
 from dataclasses import dataclass, field
@@ -104,6 +106,7 @@ class AliyunSmsStub:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _stopping: threading.Event = field(default_factory=threading.Event)
     _server: ThreadingHTTPServer | None = None
+    _connections: set[Any] = field(default_factory=set)  # open keep-alive sockets, closed by stop()
 
     # --- knobs ---
 
@@ -137,6 +140,11 @@ class AliyunSmsStub:
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
+        # A stopped stub answers nothing more, not even on a keep-alive connection a client still holds.
+        with self._lock:
+            for connection in list(self._connections):
+                with contextlib.suppress(OSError):
+                    connection.shutdown(socket.SHUT_RDWR)
 
     def __enter__(self) -> AliyunSmsStub:
         return self.start()
@@ -294,6 +302,16 @@ def _handler_for(stub: AliyunSmsStub) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive, as Aliyun's gateway: the SDK's pooled session reuses it
         wbufsize = -1  # headers and body leave in one segment (flushed per request), no delayed-ACK stall
+
+        def setup(self) -> None:
+            super().setup()
+            with stub._lock:
+                stub._connections.add(self.connection)
+
+        def finish(self) -> None:
+            with stub._lock:
+                stub._connections.discard(self.connection)
+            super().finish()
 
         def do_GET(self) -> None:
             self._answer("GET")
