@@ -12,8 +12,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import PlainTextResponse, Response
 
-from bots import messages
 from bots.wechat_xml import Envelope, Inbound, check_signature
+from core.chat import messages
 from core.chat.service import take_in
 from core.errors import TongguanError
 from core.settings import Settings

@@ -6,8 +6,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from core.cases.flows import sla_sweep
-from core.chat.flows import handle_message
 from core.reports.flows import process_report
+from jobs.chat import chat_message
 from media.derivatives import derivatives_job
 from media.public import public_job
 from media.service import stale_uploads_job
@@ -26,7 +26,7 @@ TASKS: dict[str, Callable[..., Awaitable[Any]]] = {
     "sla_notices": notify_departments,
     "settle_stuck_notices": settle_stuck,
     "reconcile_notices": reconcile_unknown,
-    "chat_message": handle_message,
+    "chat_message": chat_message,
 }
 
 # Tasks whose entries in one batch run as one call (the argument named here collected into a list): sending

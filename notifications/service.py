@@ -317,7 +317,9 @@ async def _record(notice: Notice, result: SendResult, now: datetime) -> str:
             return "deferred"
         case "unknown":
             fields.update(status="unknown")
-        case "window_closed" if notice.channel == "wechat_kf":
+        case "window_closed" if notice.channel == "wechat_kf" and "wechat_template" in templates.templates().get(
+            notice.template, {}
+        ):
             # The 48-hour chat window closed (or its 5 messages are used): a template message says it instead.
             fields.update(status="failed")
             await notify(

@@ -18,6 +18,9 @@ class ChatInbound(Model):
     payload: dict = fields.JSONField(default=dict)  # the fields we use, as WeChat sent them
     sent_at = fields.DatetimeField()  # CreateTime
     received_at = created_at()
+    # Set with the conversation step, in its transaction: a job run again sends these same replies, once each.
+    handled_at = fields.DatetimeField(null=True)
+    replies: list = fields.JSONField(default=list)
 
     class Meta:
         table = "chat_inbound"

@@ -21,6 +21,8 @@ class Migration(migrations.Migration):
                 ('payload', fields.JSONField(default=dict, encoder=functools.partial(dumps, separators=(',', ':')), decoder=loads)),
                 ('sent_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
                 ('received_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
+                ('handled_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+                ('replies', fields.JSONField(default=list, encoder=functools.partial(dumps, separators=(',', ':')), decoder=loads)),
             ],
             options={'table': 'chat_inbound', 'app': 'tongguan', 'pk_attr': 'id', 'table_description': 'One message or event from WeChat, stored once: its key is the MsgId, or FromUserName plus CreateTime'},
             bases=['Model'],

@@ -10,9 +10,7 @@ from pydantic import SecretStr
 from wechatpy.crypto import WeChatCrypto
 
 from bots.wechat_xml import signature_of
-from core.accounts.models import Citizen
-from core.chat.flows import handle_message
-from core.chat.models import ChatInbound, ChatState
+from core.chat.models import ChatInbound
 from core.outbox.models import OutboxEntry
 from core.settings import Settings
 from tongguan.app import create_app
@@ -176,14 +174,3 @@ async def test_the_reply_stays_valid_xml_whatever_the_text_holds(api):
     import xml.etree.ElementTree as ET
 
     assert ET.fromstring(xml).find("Content").text == "a]]>b<c>&d"
-
-
-async def test_the_job_opens_the_chat_window_and_an_unsubscribe_stops_messages(api):
-    await post_plain(api, text_xml("你好", sent_at=int(time.time()) - 10))
-    await post_plain(api, event_xml("unsubscribe", int(time.time())))
-    rows = await ChatInbound.all().order_by("id")
-
-    assert [await handle_message(inbound_id=r.id) for r in rows] == ["message", "unsubscribed"]
-    assert (await Citizen.get(openid=OPENID)).last_message_at is not None
-    assert (await ChatState.get(openid=OPENID)).subscribed is False
-    assert await handle_message(inbound_id=rows[0].id) == "message"  # a second run changes nothing more
