@@ -21,7 +21,7 @@ REPORT_MENU_KEY = "REPORT"  # the custom menu's click key for 我要上报
 class Said:
     """What a message brings, already looked up where that needs the database."""
 
-    kind: str  # text, image, location, click, other
+    kind: str  # text, image, photo_failed, location, click, other
     text: str = ""
     photo: str = ""  # the WeChat MediaId of an image
     point: tuple[float, float] | None = None  # (lon, lat) GCJ-02, inside the city
@@ -49,6 +49,8 @@ def step(state: str, draft: dict[str, Any], said: Said) -> Step:
     replies: list[str] = []
     if state == "confirm" and text in CONFIRM_WORDS:
         return Step("idle", draft, [], submit=True)
+    if said.kind == "photo_failed":  # the photo could not be taken in: say why, keep the rest
+        return Step(state, draft, [said.text])
     if said.kind == "image" and said.photo:
         draft["photos"] = [*draft.get("photos", []), said.photo][:9]
     elif said.kind == "location":
@@ -73,6 +75,8 @@ def step(state: str, draft: dict[str, Any], said: Said) -> Step:
 def _idle(said: Said, text: str) -> Step:
     if text in START_WORDS or (said.kind == "click" and said.text == REPORT_MENU_KEY):
         return Step("await_description", {}, [say.ASK_DESCRIPTION])
+    if said.kind == "photo_failed":
+        return Step("idle", {}, [said.text])
     if said.kind in ("image", "location"):  # a photo or a place first: the report starts from it
         return step("await_description", {}, said)
     if said.kind == "text" and text:

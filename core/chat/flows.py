@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 from tortoise.transactions import in_transaction
@@ -35,14 +36,24 @@ _QUERY = re.compile(r"^(?:查询|查)\s*[:：]?\s*(\d{8,20})$")
 HELP_WORDS = frozenset({"帮助", "help", "?", "？"})  # answered passively by the webhook
 
 
-async def handle_message(*, inbound_id: int) -> list[str]:
-    """Take one push into its citizen's conversation; returns the replies to send (the same on a second run)."""
+PhotoFetcher = Callable[[str, int], Awaitable[tuple[str | None, str]]]
+"""(WeChat media id, citizen id) → (our media id, or None and the reply saying why)."""
+
+
+async def handle_message(*, inbound_id: int, fetch_photo: PhotoFetcher | None = None) -> list[str]:
+    """Take one push into its citizen's conversation; returns the replies to send (the same on a second run).
+
+    A photo is fetched from WeChat by `fetch_photo` before the step, outside the conversation's lock.
+    """
     inbound = await ChatInbound.get_or_none(id=inbound_id)
     if inbound is None:
         return []
     if inbound.handled_at is not None:
         return list(inbound.replies)
     citizen, _ = await Citizen.get_or_create(openid=inbound.openid)
+    photo: tuple[str | None, str] = (None, say.PHOTO_FAILED)
+    if inbound.msg_type == "image" and fetch_photo is not None:
+        photo = await fetch_photo(inbound.payload.get("MediaId", ""), citizen.id)
     await ChatState.get_or_create(openid=inbound.openid)
     async with in_transaction() as conn:
         query = ChatState.filter(openid=inbound.openid).using_db(conn)
@@ -52,13 +63,13 @@ async def handle_message(*, inbound_id: int) -> list[str]:
         again = await ChatInbound.filter(id=inbound.id).using_db(conn).get()
         if again.handled_at is not None:  # another run took this push while we waited for the lock
             return list(again.replies)
-        replies = await _take(inbound, state, citizen)
+        replies = await _take(inbound, state, citizen, photo)
         await ChatInbound.filter(id=inbound.id).using_db(conn).update(handled_at=clock.now(), replies=replies)
         await state.save(using_db=conn)
     return replies if state.subscribed else []
 
 
-async def _take(inbound: ChatInbound, state: ChatState, citizen: Citizen) -> list[str]:
+async def _take(inbound: ChatInbound, state: ChatState, citizen: Citizen, photo: tuple[str | None, str]) -> list[str]:
     """Apply the push to `state` (saved by the caller); returns the replies."""
     now = clock.now()
     if inbound.msg_type == "event":
@@ -74,7 +85,7 @@ async def _take(inbound: ChatInbound, state: ChatState, citizen: Citizen) -> lis
         # A message opens (or extends) the 48-hour customer-service window; events do not count.
         if citizen.last_message_at is None or citizen.last_message_at < inbound.sent_at:
             await Citizen.filter(id=citizen.id).update(last_message_at=inbound.sent_at)
-    said = await _said(inbound, state)
+    said = await _said(inbound, state, photo)
     if said.kind == "text" and said.text.strip().lower() in HELP_WORDS:
         return []  # answered passively by the webhook
     if said.kind == "text" and (answer := await _command(said.text.strip(), citizen)):
@@ -93,7 +104,7 @@ async def _take(inbound: ChatInbound, state: ChatState, citizen: Citizen) -> lis
     return replies
 
 
-async def _said(inbound: ChatInbound, state: ChatState) -> Said:
+async def _said(inbound: ChatInbound, state: ChatState, photo: tuple[str | None, str]) -> Said:
     payload = inbound.payload
     match inbound.msg_type:
         case "text":
@@ -101,7 +112,8 @@ async def _said(inbound: ChatInbound, state: ChatState) -> Said:
         case "voice" if payload.get("Recognition"):
             text = payload["Recognition"]  # WeChat's speech recognition: treated as typed text
         case "image":
-            return Said("image", photo=payload.get("MediaId", ""))
+            media_id, why = photo
+            return Said("image", photo=media_id) if media_id else Said("photo_failed", text=why)
         case "location":
             try:
                 lon, lat = float(payload["Location_Y"]), float(payload["Location_X"])  # X is the latitude
@@ -160,6 +172,7 @@ async def _submit(result: Step, citizen: Citizen, inbound: ChatInbound) -> str:
                 datum=draft.get("datum", "gcj02"),
                 text=draft.get("description", ""),
                 address=draft.get("address", ""),
+                photos=draft.get("photos", []),
                 idempotency_key=f"chat-push-{inbound.id:08d}",  # a run again finds the same report
             )
         )

@@ -34,3 +34,5 @@ MY_REPORTS_NONE = "您还没有通过公众号上报过问题。回复“我要�
 MY_REPORTS = "您最近的上报：\n{lines}"
 MY_REPORT_LINE = "{created} 编号 {report_id}：{status}"
 REPORT_REFUSED = "上报未能提交：{reason}"
+PHOTO_FAILED = "照片接收失败，请稍后重新发送照片。"
+PHOTO_NOT_IMAGE = "收到的文件不是可识别的照片，请重新拍摄后发送。"

@@ -11,22 +11,41 @@ from core.accounts.models import Citizen
 from core.cases.models import Case
 from core.chat.models import ChatInbound, ChatState
 from core.geo.datum import from_wgs84
+from core.media.models import Media
 from core.notices.models import Notice
 from core.regions.models import RoadSegment, UnitGrid
 from core.reports.flows import process_report
 from core.reports.models import Report
 from core.settings import Settings
 from jobs.chat import chat_message
-from tests.factories import interior_point
+from tests.factories import interior_point, jpeg_bytes
+from tests.stubs.wechat import WeChatStub
 from tongguan.app import create_app
 
 TOKEN, OPENID, ACCOUNT = "tg-callback-token", "oChatCitizen0000000000000001", "gh_0123456789ab"
+APPID = "wxofficial000001"
 
 
 @pytest.fixture
-async def api(city, tmp_path, redis_url):
+def wechat():
+    stub = WeChatStub(appid=APPID, secret="oa-secret").start()
+    stub.media["media-1"] = jpeg_bytes()
+    yield stub
+    stub.stop()
+
+
+@pytest.fixture
+async def api(city, tmp_path, redis_url, wechat):
     settings = Settings(
-        _env_file=None, database_url=city, var_dir=tmp_path, redis_url=redis_url, wechat_token=SecretStr(TOKEN)
+        _env_file=None,
+        database_url=city,
+        var_dir=tmp_path,
+        redis_url=redis_url,
+        wechat_token=SecretStr(TOKEN),
+        wechat_appid=APPID,
+        wechat_secret=SecretStr("oa-secret"),
+        wechat_api_base=wechat.base_url,
+        face_detector="none",
     )
     app = create_app(settings)
     transport = httpx.ASGITransport(app=app)
@@ -95,6 +114,8 @@ async def test_a_citizen_reports_by_chat_photo_and_place_in_either_order_and_hea
     report = await Report.get()
     assert done == [f"上报成功！上报编号：{report.id}。我们将尽快核实处置，进度会通知您；回复“我的上报”可随时查看。"]
     assert (report.source, report.datum, report.text) == ("official_account", "gcj02", "小区门口垃圾堆了好几天")
+    photo = await Media.get(id=report.photos[0])  # fetched from WeChat by the job, kept as the citizen's upload
+    assert (photo.owner_type, photo.owner_id) == ("citizen", report.reporter_id) and len(report.photos) == 1
     assert report.reporter_id == str((await Citizen.get(openid=OPENID)).id)
     assert (await ChatState.get(openid=OPENID)).state == "idle"
 
@@ -174,3 +195,17 @@ async def test_free_text_is_offered_a_report_voice_counts_as_text_and_other_thin
     assert "我要上报" in offer[0]
     assert "描述" in voice[0]
     assert "暂不支持" in link[0]
+
+
+async def test_a_photo_that_is_not_an_image_or_cannot_be_fetched_is_asked_for_again(api, wechat):
+    wechat.media["fake"] = b"%PDF-1.4 not a photo"
+    chat = Chat(api)
+    await chat.text("我要上报")
+    await chat.text("井盖丢了")
+
+    fake = await chat.image("fake")
+    gone = await chat.image("expired-media")
+
+    assert "不是可识别的照片" in fake[0] and "照片接收失败" in gone[0]
+    assert (await ChatState.get(openid=OPENID)).draft.get("photos", []) == []
+    assert await Media.all().count() == 0

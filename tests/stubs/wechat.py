@@ -1,8 +1,9 @@
 """A small WeChat API on 127.0.0.1 that checks what the real one checks and records what it received.
 
-Endpoints: POST /cgi-bin/stable_token, POST /cgi-bin/message/{subscribe,template,custom}/send, the
-mini-program's GET /sns/jscode2session, POST /wxa/business/getuserphonenumber and POST /wxa/msg_sec_check
-(v2), and the legacy GET /cgi-bin/token (answered with an error and counted, so tests can assert nobody used it).
+Endpoints: POST /cgi-bin/stable_token, POST /cgi-bin/message/{subscribe,template,custom}/send, the official
+account's GET /cgi-bin/media/get (temporary media), the mini-program's GET /sns/jscode2session, POST
+/wxa/business/getuserphonenumber and POST /wxa/msg_sec_check (v2), and the legacy GET /cgi-bin/token (answered
+with an error and counted, so tests can assert nobody used it).
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ class WeChatStub:
     _phone_codes: dict[str, str] = field(default_factory=dict)
     verdicts: dict[str, tuple[str, int]] = field(default_factory=dict)  # word in the text -> (suggest, label)
     checked: list[dict[str, Any]] = field(default_factory=list)  # every msg_sec_check body
+    media: dict[str, bytes] = field(default_factory=dict)  # media_id -> the file a user sent (temporary media)
     session_calls: int = 0
 
     # --- knobs ---
@@ -106,6 +108,20 @@ class WeChatStub:
 
             def do_GET(self) -> None:
                 parts = urlsplit(self.path)
+                if parts.path == "/cgi-bin/media/get":
+                    query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+                    with stub._lock:
+                        problem = stub._token_problem(query.get("access_token", ""))
+                        data = stub.media.get(query.get("media_id", ""))
+                    if problem or data is None:
+                        self._json(problem or {"errcode": 40007, "errmsg": "invalid media_id"})
+                        return
+                    self.send_response(200)
+                    self.send_header("Content-Type", "image/jpeg")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                    return
                 if parts.path == "/sns/jscode2session":
                     self._json(stub._code2session({k: v[0] for k, v in parse_qs(parts.query).items()}))
                     return
