@@ -49,6 +49,12 @@ LINES: list[tuple[str, str, str, str, str, str, Any]] = [
     ("miniapp", "tongguan", "p99_ms", "mini-program reports at c=50: p99", "{:,.0f} ms", "", None),
     ("miniapp", "bare", "per_s", "bare FastAPI endpoint at c=50: req/s", "{:,.1f}/s", "", None),
     ("miniapp", "tongguan", "ratio_to_bare", "mini-program reports ÷ bare endpoint (req/s)", "{:,.2f}", "", None),
+    ("chat", "throughput", "per_s", "webhook AES text messages at c=50: req/s", "{:,.1f}/s", "", None),
+    ("chat", "throughput", "p99_ms", "webhook AES text messages at c=50: p99", "{:,.0f} ms", "", None),
+    ("chat", "storm_inbound", "rows", "webhook retry storm 1,000 × 3: chat_inbound rows", "{:,.0f}", "= 1,000",
+     None),
+    ("chat", "storm_reports", "reports", "chat retry storm 1,000 citizens: reports", "{:,.0f}", "= 1,000", None),
+    ("chat", "storm_reports", "total_s", "chat retry storm 1,000 citizens: wall to drained", "{:,.1f} s", "", None),
 ]  # fmt: skip
 
 

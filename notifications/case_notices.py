@@ -13,6 +13,7 @@ from core import clock
 from core.accounts.models import Citizen
 from core.cases.messages import CITIZEN_STATUS, STATUS_NAMES
 from core.cases.models import Case
+from core.chat.models import ChatState
 from core.errors import TongguanError
 from core.reports.models import Report
 from notifications.service import notify
@@ -38,6 +39,12 @@ async def notify_reporters(*, case_id: int, status: str, key: str) -> int:
         "reporter_id", "source", "notify_sms"
     )
     citizens = {str(c.id): c for c in await Citizen.filter(id__in=[int(r["reporter_id"]) for r in reports])}
+    # Those who unfollowed the official account hear nothing more there (WeChat would refuse it anyway).
+    unfollowed = set(
+        await ChatState.filter(openid__in=[c.openid for c in citizens.values()], subscribed=False).values_list(
+            "openid", flat=True
+        )
+    )
     params = {
         "number": case.number,
         "status": SHORT_STATUS.get(status, STATUS_NAMES.get(status, status))[:5],
@@ -50,7 +57,10 @@ async def notify_reporters(*, case_id: int, status: str, key: str) -> int:
         if citizen is None:
             continue
         targets = []
-        if channel := CHANNEL_OF_SOURCE.get(report["source"]):
+        channel = CHANNEL_OF_SOURCE.get(report["source"])
+        if report["source"] == "official_account" and citizen.openid in unfollowed:
+            channel = None
+        if channel:
             if channel == "wechat_template" and _in_chat_window(citizen):
                 channel = "wechat_kf"  # a reply in the chat itself, while WeChat allows one
             targets.append((channel, citizen.openid))

@@ -113,3 +113,14 @@ async def test_a_chat_reporter_gets_a_chat_reply_in_the_48_hour_window_and_a_tem
         ("wechat_template", "sent"),
     ]
     assert [m.channel for _, m in recorder.sent] == ["wechat_template"]
+
+
+async def test_a_chat_reporter_who_unfollowed_the_account_hears_nothing_more_there(recorder):
+    from core.chat.models import ChatState
+
+    left = await Citizen.create(openid="oUpF8uMuAJO_M2pxb1Q9zNjWe005", phone="13812345678")
+    await ChatState.create(openid=left.openid, subscribed=False)
+    report_id = await report_as(left, "official_account", notify_sms=True)
+    await run_case_notices()
+
+    assert report_id and [n.channel for n in await Notice.all()] == ["sms"]  # the SMS they asked for still goes
