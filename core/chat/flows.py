@@ -36,6 +36,17 @@ _QUERY = re.compile(r"^(?:查询|查)\s*[:：]?\s*(\d{8,20})$")
 HELP_WORDS = frozenset({"帮助", "help", "?", "？"})  # answered passively by the webhook
 
 
+ORDER_WAIT = timedelta(minutes=2)
+
+
+class EarlierPushPending(Exception):
+    """A push this citizen sent before is not handled yet: this one waits its turn (the job is tried again).
+
+    Workers run jobs in parallel, but a conversation must take its pushes in order ("确认" after the place).
+    A push whose predecessor has waited longer than ORDER_WAIT (its job stuck or dead) goes ahead anyway.
+    """
+
+
 PhotoFetcher = Callable[[str, int], Awaitable[tuple[str | None, str]]]
 """(WeChat media id, citizen id) → (our media id, or None and the reply saying why)."""
 
@@ -50,6 +61,9 @@ async def handle_message(*, inbound_id: int, fetch_photo: PhotoFetcher | None = 
         return []
     if inbound.handled_at is not None:
         return list(inbound.replies)
+    earlier = ChatInbound.filter(openid=inbound.openid, handled_at=None, id__lt=inbound.id)
+    if await earlier.filter(received_at__gte=clock.now() - ORDER_WAIT).exists():
+        raise EarlierPushPending(f"push {inbound.id} waits for an earlier push of the same citizen")
     citizen, _ = await Citizen.get_or_create(openid=inbound.openid)
     photo: tuple[str | None, str] = (None, say.PHOTO_FAILED)
     if inbound.msg_type == "image" and fetch_photo is not None:

@@ -209,3 +209,31 @@ async def test_a_photo_that_is_not_an_image_or_cannot_be_fetched_is_asked_for_ag
     assert "不是可识别的照片" in fake[0] and "照片接收失败" in gone[0]
     assert (await ChatState.get(openid=OPENID)).draft.get("photos", []) == []
     assert await Media.all().count() == 0
+
+
+async def test_a_later_push_handled_first_waits_for_the_earlier_one(api):
+    from core.chat.flows import EarlierPushPending
+
+    chat = Chat(api)
+    await chat.text("我要上报")
+    # Two workers: "确认" and the description arrive together, the later one's job runs first.
+    ts, nonce = str(int(time.time())), "n"
+    query = {"timestamp": ts, "nonce": nonce, "signature": signature_of(TOKEN, ts, nonce)}
+    for msg_id, content in ((26000000000000001, "井盖丢了"), (26000000000000002, "取消")):
+        xml = (
+            f"<xml><ToUserName><![CDATA[{ACCOUNT}]]></ToUserName><FromUserName><![CDATA[{OPENID}]]></FromUserName>"
+            f"<CreateTime>{ts}</CreateTime><MsgType><![CDATA[text]]></MsgType>"
+            f"<Content><![CDATA[{content}]]></Content><MsgId>{msg_id}</MsgId></xml>"
+        )
+        assert (await api.post("/wechat/callback", params=query, content=xml.encode())).status_code == 200
+    first = await ChatInbound.get(key="msg:26000000000000001")
+    second = await ChatInbound.get(key="msg:26000000000000002")
+
+    with pytest.raises(EarlierPushPending):
+        await chat_message(inbound_id=second.id)
+    await chat_message(inbound_id=first.id)
+    await chat_message(inbound_id=second.id)
+
+    assert (await ChatState.get(openid=OPENID)).state == "idle"  # the description, then the cancel: in order
+    replies = await Notice.filter(dedupe_key=f"chat:{second.id}:0").values_list("params", flat=True)
+    assert "已取消" in replies[0]["text"]
