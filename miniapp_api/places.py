@@ -121,48 +121,33 @@ def _nearby_out(page: places.NearbyPage, model: type[Item]) -> NearbyOut[Item]:
     )
 
 
-@router.get("/toilets")
-async def toilets(
-    lon: Lon,
-    lat: Lat,
-    datum: DatumParam = places.DEFAULT_DATUM,
-    radius_m: Radius = places.DEFAULT_RADIUS_M,
-    limit: Limit = places.DEFAULT_LIMIT,
-    offset: Offset = 0,
-) -> NearbyOut[ToiletOut]:
-    """Public toilets (公厕) around a point, nearest first."""
-    page = await places.nearby("toilets", lon=lon, lat=lat, datum=datum, radius_m=radius_m, limit=limit, offset=offset)
-    return _nearby_out(page, ToiletOut)
+def _nearby_route(kind: str, model: type[PlaceOut], summary: str) -> None:
+    """GET /{kind}: one route per kind of place, the same parameters and answer shape."""
 
+    async def nearby(
+        lon: Lon,
+        lat: Lat,
+        datum: DatumParam = places.DEFAULT_DATUM,
+        radius_m: Radius = places.DEFAULT_RADIUS_M,
+        limit: Limit = places.DEFAULT_LIMIT,
+        offset: Offset = 0,
+    ) -> NearbyOut:
+        page = await places.nearby(kind, lon=lon, lat=lat, datum=datum, radius_m=radius_m, limit=limit, offset=offset)
+        return _nearby_out(page, model)
 
-@router.get("/parks")
-async def parks(
-    lon: Lon,
-    lat: Lat,
-    datum: DatumParam = places.DEFAULT_DATUM,
-    radius_m: Radius = places.DEFAULT_RADIUS_M,
-    limit: Limit = places.DEFAULT_LIMIT,
-    offset: Offset = 0,
-) -> NearbyOut[ParkOut]:
-    """Parks (公园), pocket parks (口袋公园) included, around a point, nearest first."""
-    page = await places.nearby("parks", lon=lon, lat=lat, datum=datum, radius_m=radius_m, limit=limit, offset=offset)
-    return _nearby_out(page, ParkOut)
-
-
-@router.get("/roadworks")
-async def roadworks(
-    lon: Lon,
-    lat: Lat,
-    datum: DatumParam = places.DEFAULT_DATUM,
-    radius_m: Radius = places.DEFAULT_RADIUS_M,
-    limit: Limit = places.DEFAULT_LIMIT,
-    offset: Offset = 0,
-) -> NearbyOut[RoadWorkOut]:
-    """Road works (道路施工) under way today or starting within a few days, around a point, nearest first."""
-    page = await places.nearby(
-        "roadworks", lon=lon, lat=lat, datum=datum, radius_m=radius_m, limit=limit, offset=offset
+    router.add_api_route(
+        f"/{kind}",
+        nearby,
+        methods=["GET"],
+        response_model=NearbyOut[model],  # type: ignore[valid-type]  # the item model is chosen per kind
+        summary=summary,
+        name=f"{kind}_nearby",
     )
-    return _nearby_out(page, RoadWorkOut)
+
+
+_nearby_route("toilets", ToiletOut, "Public toilets (公厕) around a point, nearest first")
+_nearby_route("parks", ParkOut, "Parks (公园), pocket parks (口袋公园) included, around a point, nearest first")
+_nearby_route("roadworks", RoadWorkOut, "Road works (道路施工) under way or starting within days, nearest first")
 
 
 @router.get("/shops/{qr}")
