@@ -69,6 +69,7 @@ from bench.miniapp import (
     quiet_sniffio,
     run_loop,
     seed_database,
+    wait_healthy,
 )
 from bench.pipeline import CpuWatch, _fetch, _free_port, _split, _tree_cpu, child
 
@@ -149,16 +150,7 @@ async def _clients(base: str, n: int, server_pid: int, server_alive: Any) -> lis
         return [httpx.AsyncClient(base_url=base, limits=one, timeout=30, verify=tls) for _ in range(n)]
 
     clients = new()
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while True:
-        with contextlib.suppress(httpx.TransportError):
-            if (await clients[0].get("/healthz")).status_code == 200:
-                break
-        if not server_alive():
-            raise BenchError(f"the server at {base} exited before answering /healthz")
-        if time.monotonic() > deadline:
-            raise BenchError(f"the server at {base} did not answer /healthz within {START_TIMEOUT_S} s")
-        await asyncio.sleep(0.2)
+    await wait_healthy(clients[0], base, server_alive)
     workers = len(connections_by_worker(server_pid, port)) or 1
     fair = math.ceil(n / workers) + max(1, n // 10)
     for _ in range(12):  # the workers share one listening socket: connect again until it is even (bench/miniapp.py)

@@ -252,6 +252,22 @@ def connections_by_worker(server_pid: int, port: int) -> dict[int, int]:
     return out
 
 
+async def wait_healthy(client: Any, base: str, server_alive: Any) -> None:
+    """Until the server answers /healthz; BenchError when it exits or takes longer than START_TIMEOUT_S."""
+    import httpx
+
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while True:
+        with contextlib.suppress(httpx.TransportError):
+            if (await client.get("/healthz")).status_code == 200:
+                return
+        if not server_alive():
+            raise BenchError(f"the server at {base} exited before answering /healthz")
+        if time.monotonic() > deadline:
+            raise BenchError(f"the server at {base} did not answer /healthz within {START_TIMEOUT_S} s")
+        await asyncio.sleep(0.2)
+
+
 async def _fire(
     base: str,
     path: str,
@@ -283,16 +299,7 @@ async def _fire(
 
     clients = [new_client() for _ in range(concurrency)]
     try:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while True:
-            with contextlib.suppress(httpx.TransportError):
-                if (await clients[0].get("/healthz")).status_code == 200:
-                    break
-            if not server_alive():
-                raise BenchError(f"the server at {base} exited before answering /healthz")
-            if time.monotonic() > deadline:
-                raise BenchError(f"the server at {base} did not answer /healthz within {START_TIMEOUT_S} s")
-            await asyncio.sleep(0.2)
+        await wait_healthy(clients[0], base, server_alive)
 
         latencies = np.zeros(total)
         answers: Counter[tuple[int, str]] = Counter()
