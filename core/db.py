@@ -30,6 +30,9 @@ MODEL_MODULES = [
     "core.permits.models",
     "core.places.models",
     "core.chat.models",
+    "core.patrols.models",
+    "core.sync.models",
+    "core.muck.models",
 ]
 MIGRATIONS_MODULE = "core.migrations"
 

@@ -115,6 +115,9 @@ ERROR_TITLES = {
     "bad_bbox": "地图范围不正确，请缩小地图范围后重试。",
     "bad_area": "请给出地图范围，或给出中心点和半径。",
     "unknown_place_kind": "不支持查询该类设施。",
+    # field app: inspectors, crews, check-ins, offline sync
+    # field app: patrol tracks
+    # field app: muck trucks
 }
 DEFAULT_TITLE = "请求无法完成，请稍后再试。"
 
