@@ -55,6 +55,20 @@ LINES: list[tuple[str, str, str, str, str, str, Any]] = [
      None),
     ("chat", "storm_reports", "reports", "chat retry storm 1,000 citizens: reports", "{:,.0f}", "= 1,000", None),
     ("chat", "storm_reports", "total_s", "chat retry storm 1,000 citizens: wall to drained", "{:,.1f} s", "", None),
+    ("tracks", "service", "per_s", "GPS tracks, ingest() in-process: points/s", "{:,.0f}/s", "≥ 20,000/s", 20_000),
+    ("tracks", "http", "per_s", "GPS tracks, POST /field/v1/tracks at c=16: points/s", "{:,.0f}/s", "≥ 20,000/s",
+     20_000),
+    ("sync", "first_sequential", "p50_ms", "sync 200 ops, one batch at a time: p50", "{:,.0f} ms", "", None),
+    ("sync", "first_sequential", "ops_per_s", "sync 200 ops, one batch at a time: ops/s", "{:,.0f}/s", "", None),
+    ("sync", "first_concurrent", "p50_ms", "sync 200 ops, 8 batches at once: p50", "{:,.0f} ms", "", None),
+    ("sync", "first_concurrent", "p99_ms", "sync 200 ops, 8 batches at once: p99", "{:,.0f} ms", "", None),
+    ("sync", "first_concurrent", "ops_per_s", "sync 200 ops, 8 batches at once: ops/s", "{:,.0f}/s", "", None),
+    ("sync", "replay_sequential", "p50_ms", "sync replay of 200 ops, one at a time: p50", "{:,.0f} ms", "", None),
+    ("sync", "replay_concurrent", "p99_ms", "sync replay of 200 ops, 8 at once: p99", "{:,.0f} ms", "", None),
+    ("sync", "checks", "not_applied", "sync first deliveries: items not applied / stored once", "{:,.0f}", "0",
+     -0.0001),
+    ("sync", "checks", "not_replayed", "sync replays: items not answered as before", "{:,.0f}", "0", -0.0001),
+    ("sync", "checks", "rows_changed", "sync replays: rows changed", "{:,.0f}", "0", -0.0001),
 ]  # fmt: skip
 
 

@@ -35,3 +35,9 @@ class Unauthenticated(TongguanError):
 
 class PermissionDenied(TongguanError):
     status = 403
+
+
+class BatchTooLarge(TongguanError):
+    """More items in one batch than allowed: refused whole, nothing stored."""
+
+    status = 413

@@ -31,6 +31,7 @@ from core.components.service import DB_COLUMNS as COMPONENT_COLUMNS
 from core.errors import ConflictError, ValidationFailed
 from core.geo import synth
 from core.geo.service import forget_spatial_index
+from core.muck.seed import seed_muck
 from core.org.models import Department, RoutingRule
 from core.places.messages import PARK_KIND_NAMES
 from core.progress import NoProgress, ProgressSink
@@ -124,6 +125,8 @@ async def seed_city(
     places = await _write_places(city, grids, PLACE_COUNTS[scale], seed, clock.now().date())
     progress.phase("staff accounts")
     staff = await _write_staff(city)
+    progress.phase("muck trucks")
+    muck = await seed_muck(city=city, scale=scale, seed=seed, today=clock.now().date())
     forget_spatial_index()
     return {
         "scale": scale,
@@ -140,6 +143,7 @@ async def seed_city(
         "calendar days": len(days),
         "staff accounts": staff,
         **places,
+        **muck,
     }
 
 

@@ -75,6 +75,13 @@ class Settings(BaseSettings):
     sms_per_day: int = 10
     quiet_start_hour: int = 22  # no SMS to citizens from 22:00 to 08:00 unless urgent: deferred, not dropped
     quiet_end_hour: int = 8
+    # Field app (field_app_api/): evidence photos, check-ins and offline sync
+    field_photo_max_age_min: int = 30  # a check or check-in photo is taken at most this long before (or after) it
+    field_gps_accuracy_m: float = 50.0  # a device fix less accurate than this cannot place a check or check-in
+    field_clock_skew_s: int = 300  # a device time this far ahead of ours is refused as from the future
+    field_max_age_hours: int = 72  # work done offline longer ago than this is refused (a day offline passes)
+    checkin_road_radius_m: float = 50.0  # a road segment check-in lies this close to the road line
+    sync_max_ops: int = 500  # operations in one offline sync batch
     # Photos (media/)
     media_max_bytes: int = 15 * 1024 * 1024  # one photo, as uploaded
     media_max_pixels: int = 40_000_000  # refused from the header, before decoding (decompression bombs)
@@ -87,6 +94,19 @@ class Settings(BaseSettings):
     s3_region: str = "us-east-1"
     s3_access_key: str = ""
     s3_secret_key: SecretStr = SecretStr("")
+    # Patrol tracks (field_app_api/)
+    track_max_points: int = 1000  # points in one uploaded batch; a larger batch is refused whole (413)
+    track_future_s: int = 300  # phone clocks run a little fast; a point further ahead than this is refused
+    track_max_age_hours: int = 72  # an offline phone may upload days late; older points are refused
+    track_spoof_kmh: float = 200.0  # faster than this from the last credible point: flagged as spoofed
+    track_gap_s: int = 120  # summary: points further apart than this are a gap, not patrol time or distance
+    track_summary_accuracy_m: float = 100.0  # summary: fixes less accurate than this are left out
+    # Muck trucks (field_app_api/)
+    muck_max_positions: int = 2000  # positions in one batch from the vehicle platform; a larger batch is refused
+    muck_off_route_s: int = 120  # moving time off every corridor, continuously, before it counts (GPS jitter)
+    muck_moving_kmh: float = 5.0  # slower is standing: a parked truck breaks no driving rule
+    muck_max_gap_s: int = 300  # a silence longer than this between two positions ends a run off the corridor
+    muck_route_cache_s: float = 60.0  # each process re-reads the approved routes this often
 
     @model_validator(mode="after")
     def _refuse_placeholders_in_production(self) -> Settings:

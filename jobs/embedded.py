@@ -63,7 +63,10 @@ class EmbeddedRunner:
                 raise
             except Exception:
                 log.exception("embedded job loop failed; retrying")
-            assert _wake is not None
+            event = _wake
+            if event is None:
+                # stop() ran while this round worked, and a library swallowed its cancellation: end here.
+                return
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(_wake.wait(), IDLE_WAIT_S)
-            _wake.clear()
+                await asyncio.wait_for(event.wait(), IDLE_WAIT_S)
+            event.clear()

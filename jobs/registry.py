@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from core.cases.flows import sla_sweep
+from core.patrols.summary import patrol_days_job
 from core.reports.flows import process_report
 from jobs.chat import chat_message
 from media.derivatives import derivatives_job
@@ -27,6 +28,7 @@ TASKS: dict[str, Callable[..., Awaitable[Any]]] = {
     "settle_stuck_notices": settle_stuck,
     "reconcile_notices": reconcile_unknown,
     "chat_message": chat_message,
+    "patrol_days": patrol_days_job,
 }
 
 # Tasks whose entries in one batch run as one call (the argument named here collected into a list): sending

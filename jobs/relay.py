@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import datetime
+from datetime import date, datetime, timedelta
 
 from core import clock
 from core.outbox import service as outbox
@@ -38,6 +38,8 @@ async def relay_once(*, settings: Settings, enqueue: Callable[[list[int]], None]
 
 UPLOAD_CLEANUP_S = 3600
 STUCK_NOTICES_S = 300
+# Yesterday's patrol days are summarised from 01:00 China time: phones that kept points over midnight have sent them.
+PATROL_DAYS_HOUR = 1
 
 
 class SweepSchedule:
@@ -45,6 +47,7 @@ class SweepSchedule:
 
     Each relay writes a period's entry once, when the period begins, not on every round. The SLA sweep runs every
     `sla_sweep_seconds`; abandoned uploads are cleared hourly; notices stuck in `sending` are settled every 5 minutes.
+    Daily jobs are keyed by their China day: yesterday's patrol days once the day is PATROL_DAYS_HOUR hours old.
     """
 
     def __init__(self, settings: Settings) -> None:
@@ -55,11 +58,18 @@ class SweepSchedule:
             "reconcile_notices": STUCK_NOTICES_S,
         }
         self.last: dict[str, int] = {}
+        self.last_day: date | None = None
 
     async def tick(self, *, now: datetime | None = None) -> None:
-        seconds = int((now or clock.now()).timestamp())
+        now = now or clock.now()
+        seconds = int(now.timestamp())
         for task, period in self.periods.items():
             bucket = seconds // period
             if self.last.get(task) != bucket:
                 await outbox.add(task=task, args={}, dedupe_key=f"{task}:{bucket}")
                 self.last[task] = bucket
+        local = clock.china(now)
+        if local.hour >= PATROL_DAYS_HOUR and self.last_day != local.date():
+            yesterday = (local.date() - timedelta(days=1)).isoformat()
+            await outbox.add(task="patrol_days", args={"day": yesterday}, dedupe_key=f"patrol_days:{yesterday}")
+            self.last_day = local.date()

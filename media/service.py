@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from tortoise.exceptions import IntegrityError
-from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from core import clock
 from core.errors import ConflictError, NotFoundError, ValidationFailed
 from core.media.models import Blob, Media, Upload
+from core.media.similar import Reuse, find_reused, unsigned64  # noqa: F401 (the media package's API)
 from core.outbox import service as outbox
 from core.settings import Settings, get_settings
 from media import images
@@ -131,10 +131,6 @@ async def _media_for(blob: Blob, *, owner: Owner, file_name: str) -> Media:
 def _signed64(value: int) -> int:
     """An unsigned 64-bit hash as the signed integer a BIGINT column holds."""
     return value - (1 << 64) if value >= 1 << 63 else value
-
-
-def unsigned64(value: int) -> int:
-    return value + (1 << 64) if value < 0 else value
 
 
 # --- resumable uploads ---------------------------------------------------------------------------------------
@@ -289,47 +285,3 @@ async def _owned(owner: Owner, client_id: str) -> Upload:
     if upload is None:
         raise NotFoundError("upload_not_found", "there is no such upload of yours")
     return upload
-
-
-# --- the same photo used again ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Reuse:
-    media: Media
-    distance: int  # differing bits of the 64-bit dHash: 0 is the same picture
-
-
-def _band_probes(band: int) -> list[int]:
-    """The band itself and every value one bit away from it."""
-    return [band, *(band ^ (1 << bit) for bit in range(16))]
-
-
-async def find_reused(*, media_id: str, max_distance: int = 6, limit: int = 20) -> list[Reuse]:
-    """Other uploads of the same or a nearly identical photo (recompressed, resized), nearest first.
-
-    Probing each 16-bit band with itself and its one-bit neighbours finds, through the band indexes, every photo
-    within 7 bits: with at most 7 differing bits over four bands, one band differs by at most one bit.
-    """
-    if not 0 <= max_distance <= 7:
-        raise ValueError("max_distance must be 0..7 (what the band probes guarantee)")
-    media = await Media.get_or_none(id=media_id)
-    if media is None:
-        raise NotFoundError("media_not_found", "there is no such photo")
-    blob = await Blob.get(sha256=media.blob_id)
-    target = unsigned64(blob.dhash)
-    bands = [(target >> (16 * i)) & 0xFFFF for i in range(4)]
-    near = (
-        Q(dhash_b0__in=_band_probes(bands[0]))
-        | Q(dhash_b1__in=_band_probes(bands[1]))
-        | Q(dhash_b2__in=_band_probes(bands[2]))
-        | Q(dhash_b3__in=_band_probes(bands[3]))
-    )
-    distances = {
-        sha: images.dhash_distance(target, unsigned64(value))
-        for sha, value in await Blob.filter(near).values_list("sha256", "dhash")
-    }
-    close = {sha: d for sha, d in distances.items() if d <= max_distance}
-    uploads = await Media.filter(blob_id__in=list(close)).exclude(id=media_id).order_by("created_at")
-    found = sorted((Reuse(m, close[m.blob_id]) for m in uploads), key=lambda r: r.distance)
-    return found[:limit]

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import csv
 import json
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import shapely
 
@@ -58,4 +60,43 @@ def jpeg_bytes(width: int = 640, height: int = 480, *, colour: tuple[int, int, i
     ImageDraw.Draw(image).rectangle((width // 4, height // 4, width // 2, height // 2), fill=(200, 30, 30))
     out = io.BytesIO()
     image.save(out, "JPEG", quality=85)
+    return out.getvalue()
+
+
+def field_photo(seed: int, *, taken: datetime | None, lon: float | None = None, lat: float | None = None) -> bytes:
+    """A phone photo of a scene of its own (seed), with the EXIF time (China time) and GPS position given."""
+    import io
+    import random
+
+    from PIL import ExifTags, Image, ImageDraw
+    from PIL.TiffImagePlugin import IFDRational
+
+    rng = random.Random(seed)
+    w, h = 800, 600
+    image = Image.linear_gradient("L").rotate(rng.choice([0, 90, 180, 270])).resize((w, h)).convert("RGB")
+    draw = ImageDraw.Draw(image)
+    for _ in range(14):
+        x, y = rng.randrange(w), rng.randrange(h)
+        box = [x, y, x + rng.randrange(w // 10, w // 2), y + rng.randrange(h // 10, h // 2)]
+        colour = (rng.randrange(256), rng.randrange(256), rng.randrange(256))
+        (draw.ellipse if rng.random() < 0.5 else draw.rectangle)(box, fill=colour)
+    exif = Image.Exif()
+    details = exif.get_ifd(ExifTags.IFD.Exif)
+    if taken is not None:
+        local = taken.astimezone(ZoneInfo("Asia/Shanghai"))
+        details[ExifTags.Base.DateTimeOriginal] = local.strftime("%Y:%m:%d %H:%M:%S")
+        details[ExifTags.Base.OffsetTimeOriginal] = "+08:00"
+    if lon is not None and lat is not None:
+
+        def dms(value: float) -> tuple:
+            degrees = int(value)
+            minutes = int((value - degrees) * 60)
+            seconds = (value - degrees - minutes / 60) * 3600
+            return (IFDRational(degrees, 1), IFDRational(minutes, 1), IFDRational(round(seconds * 10_000), 10_000))
+
+        gps = exif.get_ifd(ExifTags.IFD.GPSInfo)
+        gps[ExifTags.GPS.GPSLatitudeRef], gps[ExifTags.GPS.GPSLatitude] = "N", dms(lat)
+        gps[ExifTags.GPS.GPSLongitudeRef], gps[ExifTags.GPS.GPSLongitude] = "E", dms(lon)
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=90, exif=exif)
     return out.getvalue()

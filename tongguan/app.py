@@ -13,6 +13,7 @@ from tortoise import connections
 from bots.views import router as bots_router
 from console.api import router as staff_router
 from console.auth import router as auth_router
+from console.patrols import router as patrols_router
 from console.views import router as console_router
 from core.db import close_db, init_db
 from core.logs import configure_logging
@@ -58,6 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_problem_handlers(app)
     for router in (bots_router, miniapp_router, field_router, console_router, auth_router, staff_router, media_router):
         app.include_router(router)
+    app.include_router(patrols_router)
 
     @app.get("/healthz", tags=["operations"])
     async def healthz() -> JSONResponse:

@@ -32,6 +32,7 @@ notify_app = typer.Typer(help="SMS and WeChat notices.", no_args_is_help=True)
 media_app = typer.Typer(help="Photo storage.", no_args_is_help=True)
 jobs_app = typer.Typer(help="The outbox of background jobs: backlog, failures, retries.", no_args_is_help=True)
 apikeys_app = typer.Typer(help="API keys of other systems using Open311 (/open311/v2).", no_args_is_help=True)
+patrols_app = typer.Typer(help="Patrol days of field workers from their GPS tracks.", no_args_is_help=True)
 app.add_typer(import_app, name="import")
 app.add_typer(users_app, name="users")
 app.add_typer(jobs_app, name="jobs")
@@ -40,6 +41,9 @@ app.add_typer(remind_app, name="remind")
 app.add_typer(notify_app, name="notify")
 app.add_typer(report_app, name="report")
 app.add_typer(apikeys_app, name="apikeys")
+app.add_typer(patrols_app, name="patrols")
+muck_app = typer.Typer(help="Muck trucks (控渣土): companies, trucks, routes; alerts.", no_args_is_help=True)
+app.add_typer(muck_app, name="muck")
 console = Console(stderr=True)
 
 
@@ -365,6 +369,48 @@ def remind_ads(
     console.print(f"done in {time.perf_counter() - started:.1f} s")
 
 
+@patrols_app.command("summarize")
+def patrols_summarize(
+    day: Annotated[
+        str | None, typer.Option(help="The China day to summarise (YYYY-MM-DD); default: yesterday.")
+    ] = None,
+) -> None:
+    """Summarise the patrol day of every worker with points or check-ins that day (also run nightly); safe to rerun."""
+    from datetime import date, timedelta
+
+    from core import clock
+    from core.patrols.summary import summarize_day
+
+    try:
+        chosen = date.fromisoformat(day) if day else clock.now().date() - timedelta(days=1)
+    except ValueError:
+        console.print(f"[red]error[/red] --day must be YYYY-MM-DD, got {day!r}")
+        raise typer.Exit(code=1) from None
+    started = time.perf_counter()
+    with _progress() as bar:
+        sink = RichProgress(bar)
+        run = _run(lambda: summarize_day(day=chosen, progress=sink))
+        sink.finish()
+    table = Table(title=f"patrol days of {chosen.isoformat()}")
+    table.add_column("what")
+    table.add_column("count", justify="right")
+    table.add_row("workers with points or check-ins", f"{run.staff:,}")
+    table.add_row("patrol days stored", f"{run.summarised:,}")
+    table.add_row("track points read", f"{run.points:,}")
+    table.add_row("failed", f"{len(run.failed):,}")
+    console.print(table)
+    if run.failed:
+        failures = Table(title="failed workers (first 20)")
+        failures.add_column("staff")
+        failures.add_column("error")
+        for staff, error in list(run.failed.items())[:20]:
+            failures.add_row(str(staff), error[:100])
+        console.print(failures)
+    console.print(f"done in {time.perf_counter() - started:.1f} s")
+    if run.failed:
+        raise typer.Exit(code=1)
+
+
 @notify_app.command("status")
 def notify_status() -> None:
     """Notices by status, and the failed and unknown ones with their reasons."""
@@ -483,6 +529,57 @@ def apikeys_list() -> None:
     for row in rows:
         when = [f"{t:%Y-%m-%d %H:%M}" if t else "" for t in (row.created_at, row.last_used_at, row.revoked_at)]
         table.add_row(row.name, f"{row.prefix}…", *when)
+    console.print(table)
+
+
+@muck_app.command("import")
+def muck_import(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="JSON: companies, trucks, routes.")],
+    errors: Annotated[Path | None, typer.Option(help="Write the full error list to this CSV.")] = None,
+) -> None:
+    """Import muck companies, trucks and approved routes (all or nothing; a truck's routes are replaced)."""
+    from core.muck.service import import_registry
+
+    started = time.perf_counter()
+    with _progress() as bar:
+        task = bar.add_task("importing muck registry", total=None)
+        report = _run(lambda: import_registry(path=file, progress=lambda n: bar.advance(task, n)), errors_file=errors)
+    _print_import_report(report)
+    table = Table(title="muck registry")
+    table.add_column("written")
+    table.add_column("count", justify="right")
+    for what, n in report.counts.items():
+        table.add_row(what, f"{n:,}")
+    console.print(table)
+    console.print(f"took {time.perf_counter() - started:.1f} s")
+
+
+@muck_app.command("alerts")
+def muck_alerts(
+    day: Annotated[str | None, typer.Option(help="China day YYYY-MM-DD; default: today.")] = None,
+) -> None:
+    """Muck-truck alerts of a day: off route, off hours, no cover photo, with the report each became."""
+    from datetime import date
+
+    from core import clock
+    from core.muck.messages import RULE_NAMES
+    from core.muck.service import alert_detail_text, list_alerts
+
+    try:
+        wanted = date.fromisoformat(day) if day else clock.now().date()
+    except ValueError:
+        console.print(f"[red]error[/red] --day must be YYYY-MM-DD, got {day!r}")
+        raise typer.Exit(code=2) from None
+    alerts = _run(lambda: list_alerts(day=wanted))
+    table = Table(title=f"muck truck alerts {wanted} ({len(alerts)})")
+    for column in ("time", "plate", "company", "rule", "detail", "report"):
+        table.add_column(column)
+    for a in alerts:
+        report = str(a.report_id) if a.report_id else f"[red]{a.detail.get('report_error', 'none')}[/red]"
+        table.add_row(
+            f"{clock.china(a.at):%H:%M:%S}", a.truck.plate, a.truck.company.name, RULE_NAMES[a.rule],
+            alert_detail_text(a), report,
+        )  # fmt: skip
     console.print(table)
 
 

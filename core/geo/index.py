@@ -140,6 +140,23 @@ class SpatialIndex:
         best = int(np.argmin(dist))
         return RoadHit(str(self.road_codes[idx[best]]), float(dist[best]))
 
+    def nearest_road_many(self, lons: np.ndarray, lats: np.ndarray, *, max_distance_m: float) -> np.ndarray:
+        """Index into `road_codes` of the nearest road segment within `max_distance_m` of each WGS-84 point,
+        -1 where none is that close (GPS tracks: thousands of points in one call)."""
+        out = np.full(len(lons), -1, dtype=np.int64)
+        if not len(self.road_codes) or not len(out):
+            return out
+        x, y = self.projection.to_m(np.asarray(lons, dtype=float), np.asarray(lats, dtype=float))
+        pairs = self._road_tree.query_nearest(shapely.points(x, y), max_distance=max_distance_m, all_matches=True)
+        if not pairs.shape[1]:
+            return out
+        # Equally near segments (a point at a junction): the lowest index keeps the answer stable.
+        best = np.full(len(out), len(self.road_codes), dtype=np.int64)
+        np.minimum.at(best, pairs[0], pairs[1])
+        found = best < len(self.road_codes)
+        out[found] = best[found]
+        return out
+
 
 def linear_scan_locate(grid_geoms: np.ndarray, lon: float, lat: float) -> int:
     """The naive answer the index is measured against: test every polygon in turn."""

@@ -77,3 +77,15 @@ class Upload(Model):
     class Meta:
         table = "media_upload"
         unique_together = (("owner_type", "owner_id", "client_id"),)
+
+
+class UsedPhoto(Model):
+    """A photo that proved a check-in or a check once: the same picture (or a near copy) cannot prove another."""
+
+    blob_sha256 = fields.CharField(max_length=64, primary_key=True)
+    used_for = fields.CharField(max_length=16)  # check_in / case_check / case_verify
+    ref = fields.CharField(max_length=32)  # the check-in id or the case number
+    used_at = fields.DatetimeField()
+
+    class Meta:
+        table = "used_photo"

@@ -54,6 +54,9 @@ class Migration(migrations.Migration):
                 ('company', fields.ForeignKeyField('tongguan.MuckCompany', source_field='company_id', db_constraint=True, to_field='id', related_name='trucks', on_delete=OnDelete.RESTRICT)),
                 ('terminal_id', fields.CharField(null=True, unique=True, max_length=32)),
                 ('active', fields.BooleanField(default=True)),
+                ('track_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+                ('off_route_since', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+                ('off_route_s', fields.FloatField(default=0.0)),
                 ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
             ],
             options={'table': 'muck_truck', 'app': 'tongguan', 'pk_attr': 'id', 'table_description': 'A registered truck, known by its plate and the id of its GPS terminal.'},
@@ -124,7 +127,7 @@ class Migration(migrations.Migration):
                 ('roads', fields.JSONField(default=dict, encoder=functools.partial(dumps, separators=(',', ':')), decoder=loads)),
                 ('computed_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
             ],
-            options={'table': 'patrol_day', 'app': 'tongguan', 'unique_together': (('staff', 'day'),), 'indexes': [Index(fields=['day'])], 'pk_attr': 'id', 'table_description': 'The patrol day of a worker: distance, time per unit grid and road segment, check-ins (made by a job, rerunnable).'},
+            options={'table': 'patrol_day', 'app': 'tongguan', 'unique_together': (('staff', 'day'),), 'indexes': [Index(fields=['day'])], 'pk_attr': 'id', 'table_description': 'The patrol day of a worker: distance, time per unit grid and road segment, check-ins (made by a job).'},
             bases=['Model'],
         ),
         ops.CreateModel(

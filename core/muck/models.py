@@ -32,6 +32,10 @@ class MuckTruck(Model):
     company_id: int
     terminal_id = fields.CharField(max_length=32, null=True, unique=True)
     active = fields.BooleanField(default=True)
+    # Where the off-route rule stands: positions come a few at a time, so a run off the corridor spans batches.
+    track_at = fields.DatetimeField(null=True)  # the newest position the rules have seen
+    off_route_since = fields.DatetimeField(null=True)  # start of the current run off every corridor; None: on route
+    off_route_s = fields.FloatField(default=0.0)  # seconds of that run spent moving
     created_at = created_at()
 
     class Meta:

@@ -72,7 +72,7 @@ class TrackChunk(Model):
 
 
 class PatrolDay(Model):
-    """The patrol day of a worker: distance, time per unit grid and road segment, check-ins (made by a job, rerunnable)."""
+    """The patrol day of a worker: distance, time per unit grid and road segment, check-ins (made by a job)."""
 
     id = fields.BigIntField(primary_key=True)
     staff: fields.ForeignKeyRelation = fields.ForeignKeyField(
@@ -95,15 +95,3 @@ class PatrolDay(Model):
         table = "patrol_day"
         unique_together = (("staff", "day"),)
         indexes = (("day",),)
-
-
-class UsedPhoto(Model):
-    """A photo that proved a check-in or a check once: the same picture (or a near copy) cannot prove another."""
-
-    blob_sha256 = fields.CharField(max_length=64, primary_key=True)
-    used_for = fields.CharField(max_length=16)  # check_in / case_check / case_verify
-    ref = fields.CharField(max_length=32)  # the check-in id or the case number
-    used_at = fields.DatetimeField()
-
-    class Meta:
-        table = "used_photo"

@@ -116,14 +116,15 @@ async def submit_report(new: NewReport) -> tuple[Report, bool]:
             )
     except IntegrityError:
         # The key was used before (a retry), or by a request at the same moment that won the unique index.
-        existing = await _existing(new) if new.idempotency_key else None
+        existing = await existing_report(new) if new.idempotency_key else None
         if existing is None:
             raise
         return _same_or_conflict(existing, digest), False
     return report, True
 
 
-async def _existing(new: NewReport) -> Report | None:
+async def existing_report(new: NewReport) -> Report | None:
+    """The report stored earlier under the same idempotency key of the same reporter, if any."""
     return await Report.get_or_none(
         source=new.source,
         reporter_type=new.reporter_type,
