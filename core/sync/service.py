@@ -75,10 +75,17 @@ async def apply_batch(*, staff_id: int, items: Sequence[SyncItem], handlers: Map
     """Apply a device's operations in order; after one that must be sent again, the rest wait too."""
     results: list[ItemResult] = []
     deferred = False
+    # One look-up for the batch: a device replaying its queue sends mostly operations we already hold.
+    ids = [item.client_id.lower() for item in items if _is_uuid(item.client_id)]
+    held = {row.client_id: row for row in await SyncOp.filter(staff_id=staff_id, client_id__in=ids)} if ids else {}
     for item in items:
         if deferred:
             exc = ValidationFailed("retry_later", "an earlier operation of this batch must be sent again first")
             results.append(ItemResult(item.client_id, item.op, 503, error=_error(exc), retry=True))
+            continue
+        earlier = held.get(item.client_id.lower())
+        if earlier is not None:
+            results.append(_stored(earlier, item))
             continue
         result = await apply_one(staff_id=staff_id, item=item, handlers=handlers)
         deferred = result.retry
