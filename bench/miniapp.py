@@ -516,11 +516,12 @@ class Pieces:
 
 
 @contextlib.contextmanager
-def timed_pieces() -> Iterator[Pieces]:
-    """Wrap the PIECES to add up their wall time and the event-loop thread's CPU time, and count their calls."""
+def timed_pieces(pieces: tuple[tuple[str, str, str, str], ...] = PIECES) -> Iterator[Pieces]:
+    """Wrap the pieces (key, label, "module[:Class]", attribute) to add up their wall time and the event-loop
+    thread's CPU time, and count their calls."""
     import importlib
 
-    keys = [key for key, _, _, _ in PIECES]
+    keys = [key for key, _, _, _ in pieces]
     out = Pieces(dict.fromkeys(keys, 0.0), dict.fromkeys(keys, 0.0), Counter())
     undo: list[tuple[Any, str, Any, bool]] = []
 
@@ -536,7 +537,7 @@ def timed_pieces() -> Iterator[Pieces]:
 
         return wrapper
 
-    for key, _, where, attr in PIECES:
+    for key, _, where, attr in pieces:
         module, _, cls = where.partition(":")
         owner = importlib.import_module(module)
         if cls:

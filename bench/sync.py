@@ -37,7 +37,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import importlib
 import io
 import json
 import logging
@@ -47,7 +46,6 @@ import random
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -72,11 +70,13 @@ from bench._common import (
     temp_dir,
 )
 from bench.miniapp import (
+    Pieces,
     _tree_cpu_by_process,
     connections_by_worker,
     quiet_sniffio,
     run_loop,
     seed_database,
+    timed_pieces,
     wait_healthy,
 )
 from bench.pipeline import CpuWatch, _free_port, _opened, _pg, child, counting_queries
@@ -606,55 +606,6 @@ PIECES = (
 )  # fmt: skip
 
 
-@dataclass
-class Pieces:
-    wall: dict[str, float]
-    cpu: dict[str, float]
-    calls: Counter[str]
-
-
-@contextlib.contextmanager
-def timed_pieces() -> Iterator[Pieces]:
-    """Wrap the PIECES (as miniapp.timed_pieces) to add up wall time and the event-loop thread's CPU time."""
-    keys = [key for key, _, _, _ in PIECES]
-    out = Pieces(dict.fromkeys(keys, 0.0), dict.fromkeys(keys, 0.0), Counter())
-    undo: list[tuple[Any, str, Any, bool]] = []
-
-    def timer(key: str, fn: Any) -> Any:
-        async def wrapper(*args: Any, **kwargs: Any) -> Any:
-            t, c = time.perf_counter(), time.thread_time()
-            try:
-                return await fn(*args, **kwargs)
-            finally:
-                out.wall[key] += time.perf_counter() - t
-                out.cpu[key] += time.thread_time() - c
-                out.calls[key] += 1
-
-        return wrapper
-
-    try:
-        for key, _, where, attr in PIECES:
-            module, _, cls = where.partition(":")
-            owner: Any = importlib.import_module(module)
-            if cls:
-                owner = getattr(owner, cls)
-                original = owner.__dict__.get(attr)
-                if original is None:  # inherited classmethod (Model.create): the bound one, deleted afterwards
-                    setattr(owner, attr, timer(key, getattr(owner, attr)))
-                    undo.append((owner, attr, None, True))
-                    continue
-            original = getattr(owner, attr)
-            undo.append((owner, attr, original, False))
-            setattr(owner, attr, timer(key, original))
-        yield out
-    finally:
-        for owner, attr, original, inherited in reversed(undo):
-            if inherited:
-                delattr(owner, attr)
-            else:
-                setattr(owner, attr, original)
-
-
 def _profile(url: str, tmp: Path, city: City, args: argparse.Namespace) -> dict[str, Any]:
     import httpx
 
@@ -698,7 +649,7 @@ def _profile(url: str, tmp: Path, city: City, args: argparse.Namespace) -> dict[
                 if answer.status != 200 or answer.counts.get("applied") != 2:
                     raise BenchError(f"profile warm-up: {answer.status} {answer.counts} {dict(answer.codes)}")
                 for kind, b in (("check_in", checks), ("report", reports)):
-                    with timed_pieces() as pieces, counting_queries() as sql:
+                    with timed_pieces(PIECES) as pieces, counting_queries() as sql:
                         t, c = time.perf_counter(), time.process_time()
                         _, answer = await fleet.send(fleet.clients[0], b)
                         wall, cpu = time.perf_counter() - t, time.process_time() - c
