@@ -115,6 +115,13 @@ ERROR_TITLES = {
     "bad_bbox": "地图范围不正确，请缩小地图范围后重试。",
     "bad_area": "请给出地图范围，或给出中心点和半径。",
     "unknown_place_kind": "不支持查询该类设施。",
+    "api_key_missing": "缺少接口密钥（API key），请在请求中提供。",
+    "api_key_invalid": "接口密钥无效，请核对后重试。",
+    "api_key_revoked": "接口密钥已停用，请联系管理员重新申请。",
+    "api_key_name_taken": "该接口密钥名称已被使用，请换一个名称。",
+    "api_key_not_found": "未找到该名称的接口密钥。",
+    "bad_scale": "初始化规模不正确，请选择 small 或 city。",
+    "already_seeded": "数据库中已有城市数据，未重复初始化。",
     # field app: inspectors, crews, check-ins, offline sync
     "photo_required": "请拍摄现场照片后再提交。",
     "photo_no_time": "照片没有拍摄时间，请使用相机现场拍摄，不要从相册选择。",

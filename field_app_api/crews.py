@@ -79,30 +79,26 @@ async def reporter_contacts(number: str, purpose: str, actor: CurrentActor, requ
 @router.post("/cases/{number}/accept")
 async def accept(number: str, body: CaseStepIn, actor: CurrentActor, settings: AppSettings) -> JSONResponse:
     """受理: take the dispatched case on."""
-    require_role(actor, "handler")
     op = CaseStepOp(**body.model_dump(), number=number)
-    return operations.respond(await operations.accept_case(actor, op, settings))
+    return operations.respond(await operations.perform("accept", actor, op, settings))
 
 
 @router.post("/cases/{number}/return")
 async def return_case(number: str, body: CaseStepIn, actor: CurrentActor, settings: AppSettings) -> JSONResponse:
     """回退: not ours; the reason is required."""
-    require_role(actor, "handler")
     op = CaseStepOp(**body.model_dump(), number=number)
-    return operations.respond(await operations.return_case(actor, op, settings))
+    return operations.respond(await operations.perform("return", actor, op, settings))
 
 
 @router.post("/cases/{number}/extension")
 async def extension(number: str, body: ExtensionIn, actor: CurrentActor, settings: AppSettings) -> JSONResponse:
     """申请延期: the amount in the stage's unit and the reason; the clock stops until a dispatcher decides."""
-    require_role(actor, "handler")
     op = ExtensionOp(**body.model_dump(), number=number)
-    return operations.respond(await operations.ask_extension(actor, op, settings))
+    return operations.respond(await operations.perform("extension", actor, op, settings))
 
 
 @router.post("/cases/{number}/fix")
 async def fix(number: str, body: FixReportIn, actor: CurrentActor, settings: AppSettings) -> JSONResponse:
     """反馈: the fix with photos before and after (after: taken there and then)."""
-    require_role(actor, "handler")
     op = FixReportOp(**body.model_dump(), number=number)
-    return operations.respond(await operations.report_fix(actor, op, settings))
+    return operations.respond(await operations.perform("fix", actor, op, settings))

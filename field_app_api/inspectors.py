@@ -17,7 +17,7 @@ from core.reports.models import Report
 from field_app_api import operations
 from field_app_api.deps import AppSettings, CurrentActor, CurrentStaff, require_role
 from field_app_api.messages import TASK_KINDS
-from field_app_api.schemas import ReportIn, TaskResultIn, TaskResultOp
+from field_app_api.schemas import ReportIn, TaskId, TaskResultIn, TaskResultOp
 from media import urls
 
 router = APIRouter(tags=["field app: inspectors"])
@@ -109,7 +109,7 @@ async def my_tasks(
 
 
 @router.get("/tasks/{task_id}")
-async def one_task(task_id: int, actor: CurrentActor, settings: AppSettings) -> dict[str, Any]:
+async def one_task(task_id: TaskId, actor: CurrentActor, settings: AppSettings) -> dict[str, Any]:
     """One of my tasks with the case's photos and timeline."""
     require_role(actor, "inspector")
     task = await fieldwork.inspector_task(staff_id=int(actor.id), task_id=task_id)
@@ -144,15 +144,13 @@ async def timeline(case_id: int) -> list[dict[str, Any]]:
 
 
 @router.post("/tasks/{task_id}/result")
-async def task_result(task_id: int, body: TaskResultIn, actor: CurrentActor, settings: AppSettings) -> JSONResponse:
+async def task_result(task_id: TaskId, body: TaskResultIn, actor: CurrentActor, settings: AppSettings) -> JSONResponse:
     """核实 (confirmed / not_found) or 核查 (passed / failed → 返工), with photos taken there and then."""
-    require_role(actor, "inspector")
     op = TaskResultOp(**body.model_dump(), task_id=task_id)
-    return operations.respond(await operations.task_result(actor, op, settings))
+    return operations.respond(await operations.perform("task_result", actor, op, settings))
 
 
 @router.post("/reports")
 async def inspector_report(body: ReportIn, actor: CurrentActor, settings: AppSettings) -> JSONResponse:
     """A problem I found on patrol (自行发现): problem type, photos, point with its accuracy, component code."""
-    require_role(actor, "inspector")
-    return operations.respond(await operations.submit_report(actor, body, settings))
+    return operations.respond(await operations.perform("report", actor, body, settings))

@@ -22,8 +22,9 @@ from core.cases.messages import STATUS_NAMES
 from core.cases.models import Case
 from core.cases.workflow import Actor
 from core.catalog.models import Subclass
-from core.errors import ConflictError, ValidationFailed
+from core.errors import ConflictError, PermissionDenied, ValidationFailed
 from core.geo.datum import to_wgs84
+from core.geo.service import get_spatial_index
 from core.media import evidence
 from core.media.models import Upload
 from core.patrols import checkins
@@ -117,6 +118,9 @@ async def submit_report(actor: Actor, body: ReportIn, settings: Settings) -> tup
         fix=evidence.Fix(lon, lat, body.accuracy),
         settings=settings,
     )
+    # Intake locates the point in the process's spatial index: built before the transaction, because building it
+    # reads the database, which on SQLite is the one connection this transaction would hold.
+    await get_spatial_index()
     async with in_transaction() as conn:
         report, created = await reports.submit_report(new)
         await evidence.mark_used(shas, used_for="report", ref=str(report.id), at=at, conn=conn)
@@ -208,23 +212,35 @@ async def check_in(actor: Actor, body: CheckInIn, settings: Settings) -> tuple[i
 
 
 Operation = Callable[[Actor, Any, Settings], Awaitable[tuple[int, dict[str, Any]]]]
+INSPECTOR = ("inspector",)
+CREW = ("handler",)
+ANY_STAFF: tuple[str, ...] = ()  # patrol check-ins: inspectors, crews, road chiefs of any role
 
 
 @dataclass(frozen=True)
 class OpSpec:
     body: type[BaseModel]
     run: Operation
+    roles: tuple[str, ...]  # one of these is needed; none listed: any signed-in staff member
 
 
 OPERATIONS: dict[str, OpSpec] = {
-    "report": OpSpec(ReportIn, submit_report),
-    "task_result": OpSpec(TaskResultOp, task_result),
-    "accept": OpSpec(CaseStepOp, accept_case),
-    "return": OpSpec(CaseStepOp, return_case),
-    "extension": OpSpec(ExtensionOp, ask_extension),
-    "fix": OpSpec(FixReportOp, report_fix),
-    "check_in": OpSpec(CheckInIn, check_in),
+    "report": OpSpec(ReportIn, submit_report, INSPECTOR),
+    "task_result": OpSpec(TaskResultOp, task_result, INSPECTOR),
+    "accept": OpSpec(CaseStepOp, accept_case, CREW),
+    "return": OpSpec(CaseStepOp, return_case, CREW),
+    "extension": OpSpec(ExtensionOp, ask_extension, CREW),
+    "fix": OpSpec(FixReportOp, report_fix, CREW),
+    "check_in": OpSpec(CheckInIn, check_in, ANY_STAFF),
 }
+
+
+async def perform(name: str, actor: Actor, body: BaseModel, settings: Settings) -> tuple[int, dict[str, Any]]:
+    """Run an operation for an actor who holds one of its roles: its route and offline sync both come here."""
+    spec = OPERATIONS[name]
+    if spec.roles and not any(g.role in spec.roles for g in actor.grants):
+        raise PermissionDenied("role_not_allowed", f"{name} needs one of the roles {', '.join(spec.roles)}")
+    return await spec.run(actor, body, settings)
 
 
 def parse(spec: OpSpec, body: dict[str, Any]) -> BaseModel:

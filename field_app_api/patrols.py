@@ -9,6 +9,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from core import clock
+from core.errors import ValidationFailed
 from core.patrols import checkins
 from field_app_api import operations
 from field_app_api.deps import AppSettings, CurrentActor
@@ -21,13 +22,15 @@ router = APIRouter(tags=["field app: patrols"])
 @router.post("/check-ins")
 async def check_in(body: CheckInIn, actor: CurrentActor, settings: AppSettings) -> JSONResponse:
     """Check in at a site: inside its geofence, with an accurate fix and a fresh photo; refused with the reason."""
-    return operations.respond(await operations.check_in(actor, body, settings))
+    return operations.respond(await operations.perform("check_in", actor, body, settings))
 
 
 @router.get("/check-ins")
 async def my_check_ins(actor: CurrentActor, day: date | None = None) -> dict[str, Any]:
     """My check-ins of a China day (today by default)."""
     day = day or clock.china(clock.now()).date()
+    if not date(2000, 1, 1) <= day <= date(2999, 12, 31):
+        raise ValidationFailed("invalid_request", "day is a date like 2026-11-30")
     start = datetime.combine(day, time(0), tzinfo=clock.CHINA)
     rows = await checkins.check_ins_of(staff_id=int(actor.id), since=start, until=start + timedelta(days=1))
     return {

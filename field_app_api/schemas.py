@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -51,8 +51,12 @@ class TaskResultIn(FixIn, Timed):
     photos: Photos = Field(default_factory=list, max_length=9)
 
 
+TaskId = Annotated[int, Field(ge=1, lt=2**63)]
+CaseNumber = Annotated[str, Field(min_length=1, max_length=20)]
+
+
 class TaskResultOp(TaskResultIn):
-    task_id: int
+    task_id: TaskId
 
 
 class CaseStepIn(Timed):
@@ -75,15 +79,15 @@ class FixReportIn(FixIn, Timed):
 
 
 class CaseStepOp(CaseStepIn):
-    number: str
+    number: CaseNumber
 
 
 class ExtensionOp(ExtensionIn):
-    number: str
+    number: CaseNumber
 
 
 class FixReportOp(FixReportIn):
-    number: str
+    number: CaseNumber
 
 
 class CheckInIn(Timed):

@@ -7,7 +7,9 @@ from typing import Any
 
 from fastapi import APIRouter
 
+from core import clock
 from core.errors import BatchTooLarge
+from core.geo.service import get_spatial_index
 from core.sync import service as sync
 from field_app_api import operations
 from field_app_api.deps import AppSettings, CurrentActor
@@ -24,13 +26,15 @@ async def sync_batch(body: SyncIn, actor: CurrentActor, settings: AppSettings) -
             "batch_too_large", f"{len(body.operations)} operations; at most {settings.sync_max_ops} per batch"
         )
 
-    def handler(spec: operations.OpSpec) -> sync.Handler:
+    def handler(name: str, spec: operations.OpSpec) -> sync.Handler:
         async def run(raw: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-            return await spec.run(actor, operations.parse(spec, raw), settings)
+            return await operations.perform(name, actor, operations.parse(spec, raw), settings)
 
         return run
 
-    handlers = {name: handler(spec) for name, spec in operations.OPERATIONS.items()}
+    handlers = {name: handler(name, spec) for name, spec in operations.OPERATIONS.items()}
+    # Each operation runs in a transaction; what needs the spatial index (reports) must not build it from inside one.
+    await get_spatial_index()
     items = [sync.SyncItem(client_id=i.id, op=i.op, body=i.body, done_at=_done_at(i.body)) for i in body.operations]
     results = await sync.apply_batch(staff_id=int(actor.id), items=items, handlers=handlers)
     counts = {"applied": 0, "replayed": 0, "refused": 0, "deferred": 0}
@@ -60,6 +64,7 @@ def _done_at(body: dict[str, Any]) -> datetime | None:
         return None
     try:
         parsed = datetime.fromisoformat(value)
-    except ValueError:
+        # Stored in China time: a moment that does not fit there (year 1 at +14:00) is no time of the device's work.
+        return clock.china(parsed) if parsed.tzinfo else None
+    except (ValueError, OverflowError):
         return None
-    return parsed if parsed.tzinfo else None

@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from core.cases.flows import sla_sweep
+from core.muck.service import report_alert_job
 from core.patrols.summary import patrol_days_job
 from core.reports.flows import process_report
 from jobs.chat import chat_message
@@ -28,6 +29,7 @@ TASKS: dict[str, Callable[..., Awaitable[Any]]] = {
     "settle_stuck_notices": settle_stuck,
     "reconcile_notices": reconcile_unknown,
     "chat_message": chat_message,
+    "muck_report": report_alert_job,
     "patrol_days": patrol_days_job,
 }
 

@@ -133,6 +133,10 @@ async def record_task_result(
     detail.update(step.detail, task_id=task.id, done_at=step.at.isoformat())
     async with in_transaction() as conn:
         work = await Work.load(case_id=case.id, conn=conn)
+        # Read again under the case's lock: two results at once (two inspectors, or a retry racing the first
+        # answer) would both pass the check above, and a 核实 leaves the status as it is.
+        if not any(t.id == task.id for t in work.open_tasks):
+            raise ConflictError("task_closed", f"task {task_id} was finished meanwhile")
         await work.apply(action, actor, note=step.note, media=step.photos, detail=detail)
         if action == "verify":
             await work.advance_automatically()

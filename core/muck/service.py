@@ -42,6 +42,7 @@ from core.geo.projection import LocalProjection, haversine_m
 from core.importing import ImportRejected, ImportReport, Progress, RowError
 from core.muck import messages as say
 from core.muck.models import MuckAlert, MuckCompany, MuckCover, MuckRoute, MuckTruck
+from core.outbox import service as outbox
 from core.patrols.tracks import BatchTooLarge, TrackPoint, ingest
 from core.regions.service import projection, to_geojson_many
 from core.reports.models import Report
@@ -52,6 +53,7 @@ log = logging.getLogger("tongguan.muck")
 RULES = ("off_route", "off_hours", "no_cover")
 RULES_FILE = Path(__file__).with_name("rules.json")
 REPORTER_ID = "muck"  # alerts are reports of the system, reporter "muck"
+REPORT_TASK = "muck_report"  # the job that reports an alert, written with it
 SUBJECT_TYPE = "vehicle"
 # Camera clocks drift: a cover photo a few minutes "ahead" of the server is still taken now.
 COVER_CLOCK_SKEW = timedelta(minutes=5)
@@ -505,7 +507,7 @@ async def _raise_alerts(candidates: Sequence[Candidate], trucks: Mapping[int, Mu
             if alert is not None:
                 raised.append(alert)
         elif alert.report_id is None and "report_error" not in alert.detail:
-            # A process stopped between writing the alert and reporting it: the rule, broken again, reports it now.
+            # A process stopped between writing the alert and reporting it: its job will, and so does this.
             await _hand_over(alert, truck)
     return raised
 
@@ -513,21 +515,36 @@ async def _raise_alerts(candidates: Sequence[Candidate], trucks: Mapping[int, Mu
 async def _raise(candidate: Candidate, truck: MuckTruck) -> MuckAlert | None:
     """Write the alert, then its sensor report; None when another process wrote this alert first."""
     try:
-        alert = await MuckAlert.create(
-            key=candidate.key,
-            truck_id=truck.id,
-            rule=candidate.rule,
-            day=candidate.day,
-            at=candidate.at,
-            lon=round(candidate.lon, 7),
-            lat=round(candidate.lat, 7),
-            detail=candidate.detail,
-        )
+        # The alert and the job that reports it, together: a process that stops before reporting leaves the job.
+        async with in_transaction() as conn:
+            alert = await MuckAlert.create(
+                key=candidate.key,
+                truck_id=truck.id,
+                rule=candidate.rule,
+                day=candidate.day,
+                at=candidate.at,
+                lon=round(candidate.lon, 7),
+                lat=round(candidate.lat, 7),
+                detail=candidate.detail,
+                using_db=conn,
+            )
+            await outbox.add(
+                task=REPORT_TASK, args={"alert_id": alert.id}, dedupe_key=f"{REPORT_TASK}:{alert.id}", conn=conn
+            )
     except IntegrityError:
         return None
     await _hand_over(alert, truck)
     log.info("muck alert", extra={"fields": {"key": alert.key, "plate": truck.plate, "report_id": alert.report_id}})
     return alert
+
+
+async def report_alert_job(*, alert_id: int) -> str:
+    """The job written with an alert: report it, unless that was done already (so it can run twice)."""
+    alert = await MuckAlert.get_or_none(id=alert_id)
+    if alert is None or alert.report_id is not None or "report_error" in alert.detail:
+        return "done"
+    await _hand_over(alert, await MuckTruck.get(id=alert.truck_id).select_related("company"))
+    return "reported"
 
 
 async def _hand_over(alert: MuckAlert, truck: MuckTruck) -> None:

@@ -20,7 +20,8 @@ from core.geo.service import get_spatial_index
 from core.importing import ImportRejected
 from core.media.models import Media
 from core.muck.models import MuckAlert, MuckCompany, MuckCover, MuckRoute, MuckTruck
-from core.muck.service import RouteShape, forget_routes, import_registry
+from core.muck.service import RouteShape, forget_routes, import_registry, report_alert_job
+from core.outbox.models import OutboxEntry
 from core.patrols.models import TrackChunk
 from core.regions.models import RoadSegment, UnitGrid
 from core.reports.models import Report
@@ -195,6 +196,23 @@ async def test_driving_off_the_corridor_longer_than_the_threshold_raises_one_ale
         assert again["alerts"] == [] and again["accepted"] == 0
     assert await MuckAlert.all().count() == 1
     assert len(await sensor_reports()) == 1
+
+
+async def test_an_alert_left_unreported_by_a_stopped_process_is_reported_by_its_job_once(world):
+    await world.cover("辽AT0001", cover_photo("2026:11:30 07:00:00"))
+    off = [position(world.off_route(k), at(10, 1, 30) + timedelta(seconds=30 * k)) for k in range(7)]
+    await world.send(off)
+    alert = await MuckAlert.get()
+    entry = await OutboxEntry.get(task="muck_report")
+    assert entry.args == {"alert_id": alert.id}
+    # As if the process had stopped after writing the alert and its job, before noting the report.
+    await MuckAlert.filter(id=alert.id).update(report_id=None)
+
+    assert await report_alert_job(alert_id=alert.id) == "reported"
+    assert await report_alert_job(alert_id=alert.id) == "done"
+
+    (report,) = await sensor_reports()
+    assert (await MuckAlert.get(id=alert.id)).report_id == report.id
 
 
 async def test_the_same_batch_twice_at_once_makes_one_alert_and_one_report(world):

@@ -1,10 +1,13 @@
 """Offline sync: operations applied in order, each once; a replay answers the same; nothing is half-applied."""
 
+import asyncio
 import uuid
 from datetime import timedelta
 
 from core import clock
 from core.accounts.models import StaffAccount
+from core.geo import service as geo_service
+from core.geo.service import forget_spatial_index
 from core.media.models import UsedPhoto
 from core.patrols.models import CheckIn
 from core.places.models import RoadWork
@@ -169,3 +172,35 @@ async def test_bad_items_get_their_own_errors_and_an_oversized_batch_applies_not
 async def test_sync_needs_a_valid_token(api):
     response = await api.post("/field/v1/sync", json={"operations": []}, headers={"authorization": "Bearer x.y.z"})
     assert response.status_code == 401
+
+
+async def test_each_operation_needs_its_role_and_odd_values_are_refused_per_item(api):
+    headers, work = await _setup(api)
+    crew = await bearer(
+        api, (await StaffAccount.filter(username__startswith="handler-").order_by("id").first()).username
+    )
+    report = await _report_op(api, crew)
+    ancient = _check_in_op(work, "whatever")
+    ancient["body"]["at"] = "0001-01-01T00:00:00+14:00"
+    huge = {"id": str(uuid.uuid4()), "op": "task_result", "body": {"task_id": 10**30, "result": "confirmed"}}
+
+    response = await api.post("/field/v1/sync", json={"operations": [report, ancient, huge]}, headers=crew)
+
+    assert response.status_code == 200, response.text
+    codes = [r["error"]["code"] for r in response.json()["results"]]
+    assert codes == ["role_not_allowed", "time_too_old", "invalid_request"]
+    assert not await Report.exists() and not await CheckIn.exists()
+    assert (await api.get("/field/v1/tasks/100000000000000000000000", headers=headers)).status_code == 422
+
+
+async def test_a_field_report_while_the_spatial_index_is_being_built_does_not_hang(api):
+    headers, _ = await _setup(api)
+    op = await _report_op(api, headers)
+    forget_spatial_index()
+    async with geo_service._lock:  # another request is building the index, and will read the database
+        sending = asyncio.create_task(api.post("/field/v1/sync", json={"operations": [op]}, headers=headers))
+        await asyncio.sleep(0.5)  # the sync request reaches the index and waits for it
+        # On SQLite the database is one connection: the waiting request must not hold it in its transaction.
+        assert await asyncio.wait_for(UnitGrid.all().count(), 5)
+    sent = await asyncio.wait_for(sending, 30)
+    assert sent.json()["results"][0]["status"] == 202, sent.text
