@@ -122,6 +122,12 @@ ERROR_TITLES = {
     "api_key_not_found": "未找到该名称的接口密钥。",
     "bad_scale": "初始化规模不正确，请选择 small 或 city。",
     "already_seeded": "数据库中已有城市数据，未重复初始化。",
+    "bad_api_key_name": "接口密钥名称格式不正确。",
+    "bad_signature": "消息签名校验失败。",
+    "bad_xml": "消息格式不正确。",
+    "stale_timestamp": "消息时间已过期，请重新发送。",
+    "demo_needs_staff": "演示需要先初始化城市数据和工作人员账号。",
+    "face_detector_unavailable": "人脸检测暂不可用，照片暂不公开，稍后自动重试。",
     # field app: inspectors, crews, check-ins, offline sync
     "photo_required": "请拍摄现场照片后再提交。",
     "photo_no_time": "照片没有拍摄时间，请使用相机现场拍摄，不要从相册选择。",
