@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import math
 import os
 import re
 import time
@@ -65,7 +64,7 @@ from bench._common import (
 from bench.miniapp import (
     _prepare,
     _tree_cpu_by_process,
-    connections_by_worker,
+    balance_connections,
     quiet_sniffio,
     run_loop,
     seed_database,
@@ -146,21 +145,13 @@ async def _clients(base: str, n: int, server_pid: int, server_alive: Any) -> lis
     tls = ssl.create_default_context()
     port = int(base.rsplit(":", 1)[1])
 
-    def new() -> list[httpx.AsyncClient]:
-        return [httpx.AsyncClient(base_url=base, limits=one, timeout=30, verify=tls) for _ in range(n)]
+    def new() -> httpx.AsyncClient:
+        return httpx.AsyncClient(base_url=base, limits=one, timeout=30, verify=tls)
 
-    clients = new()
+    clients = [new() for _ in range(n)]
     await wait_healthy(clients[0], base, server_alive)
-    workers = len(connections_by_worker(server_pid, port)) or 1
-    fair = math.ceil(n / workers) + max(1, n // 10)
-    for _ in range(12):  # the workers share one listening socket: connect again until it is even (bench/miniapp.py)
-        await asyncio.gather(*(c.get("/healthz") for c in clients))
-        split = connections_by_worker(server_pid, port)
-        if not split or max(split.values()) <= fair:
-            break
-        for c in clients:
-            await c.aclose()
-        clients = new()
+    # The workers share one listening socket: connect again until it is even (bench/miniapp.py).
+    clients, _, _ = await balance_connections(clients, new, server_pid=server_pid, port=port)
     return clients
 
 

@@ -233,6 +233,37 @@ def _socket_inodes(pid: int) -> set[int]:
     return out
 
 
+async def balance_connections(
+    clients: list[Any], new_client: Callable[[], Any], *, server_pid: int, port: int, spare: bool = True
+) -> tuple[list[Any], dict[int, int], int]:
+    """Connect every client (one keep-alive connection each) until no uvicorn worker holds more than its share
+    + 10 % (+ one more with `spare`), as a balancing proxy or SO_REUSEPORT would give; returns the clients (new ones
+    if it had to connect again), the connections per worker and the attempts.
+
+    uvicorn's workers share one listening socket; whichever is woken first accepts, and the connections stay with it
+    (keep-alive): in trials all 50 landed on one worker, with both connecting at once and one after the other. So:
+    connect, count each worker's connections (/proc), close and connect again, alternating both ways.
+    """
+    n = len(clients)
+    workers = len(connections_by_worker(server_pid, port)) or 1
+    fair = math.ceil(n / workers) + (max(1, n // 10) if spare else n // 10)
+    split: dict[int, int] = {}
+    attempt = 0
+    for attempt in range(12):
+        if attempt % 2 == 0:
+            await asyncio.gather(*(client.get("/healthz") for client in clients))
+        else:
+            for client in clients:
+                await client.get("/healthz")
+        split = connections_by_worker(server_pid, port)
+        if not split or max(split.values()) <= fair:
+            break
+        for client in clients:
+            await client.aclose()
+        clients = [new_client() for _ in range(n)]
+    return clients, split, attempt + 1
+
+
 def connections_by_worker(server_pid: int, port: int) -> dict[int, int]:
     """Established connections to `port` held by each uvicorn worker (the children holding the listening socket),
     from /proc/net/tcp and the workers' socket inodes."""
@@ -319,25 +350,7 @@ async def _fire(
         first = warmup + alone
         await caller(clients[0], iter(range(warmup, first)))  # one at a time: latency without queueing
 
-        # uvicorn's workers share one listening socket; whichever is woken first accepts, and the connections
-        # stay with it (keep-alive): in trials all 50 landed on one worker, with both connecting at once and one
-        # after the other. Connect, count each worker's connections (/proc), and connect again until none holds
-        # more than its share + 10 %, as a balancing proxy or SO_REUSEPORT would give.
-        workers = len(connections_by_worker(server_pid, port)) or 1
-        fair = math.ceil(concurrency / workers) + max(1, concurrency // 10)
-        split: dict[int, int] = {}
-        for attempt in range(12):
-            if attempt % 2 == 0:
-                await asyncio.gather(*(client.get("/healthz") for client in clients))
-            else:
-                for client in clients:
-                    await client.get("/healthz")
-            split = connections_by_worker(server_pid, port)
-            if not split or max(split.values()) <= fair:
-                break
-            for client in clients:
-                await client.aclose()
-            clients = [new_client() for _ in range(concurrency)]
+        clients, split, attempts = await balance_connections(clients, new_client, server_pid=server_pid, port=port)
 
         warm = iter(range(warmup))
         await asyncio.gather(*(caller(client, warm) for client in clients))
@@ -392,7 +405,7 @@ async def _fire(
         "_answers": {f"{status} {code}".strip(): n for (status, code), n in sorted(answers.items())},
         "_worker_cpu_s": [round(v, 2) for v in workers],
         "_connections_by_worker": sorted(split.values(), reverse=True),
-        "balance_attempts": attempt + 1,
+        "balance_attempts": attempts,
         "_supervisor_cpu_s": round(per_process.get(server_pid, 0.0), 2),
     }
     return figures

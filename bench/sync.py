@@ -72,7 +72,7 @@ from bench._common import (
 from bench.miniapp import (
     Pieces,
     _tree_cpu_by_process,
-    connections_by_worker,
+    balance_connections,
     quiet_sniffio,
     run_loop,
     seed_database,
@@ -330,20 +330,9 @@ class Fleet:
     async def balance(self, server_pid: int, port: int) -> list[int]:
         """Connect every client; again until no uvicorn worker holds more than its share + 10 % (as tracks.py, but
         without its one spare: with 8 clients, 4 + 4)."""
-        workers = len(connections_by_worker(server_pid, port)) or 1
-        fair = math.ceil(self.n / workers) + self.n // 10
-        split: dict[int, int] = {}
-        for attempt in range(12):
-            if attempt % 2 == 0:
-                await asyncio.gather(*(c.get("/healthz") for c in self.clients))
-            else:
-                for c in self.clients:
-                    await c.get("/healthz")
-            split = connections_by_worker(server_pid, port)
-            if not split or max(split.values()) <= fair:
-                break
-            await self.close()
-            self.clients = [self._new() for _ in range(self.n)]
+        self.clients, split, _ = await balance_connections(
+            self.clients, self._new, server_pid=server_pid, port=port, spare=False
+        )
         return sorted(split.values(), reverse=True)
 
     async def close(self) -> None:
@@ -446,7 +435,7 @@ async def _phase(
         "server_cpu_ms_per_op": round(1000 * server / ops, 2),
         "postgres_cpu_ms_per_op": round(1000 * postgres / ops, 2),
         "client_cpu_ms_per_op": round(1000 * spent["bench"] / ops, 2),
-        "cpu_bound_ops_per_s": round((os.cpu_count() or 1) / ((server + postgres) / ops), 1),
+        "cpu_bound_ops_per_s": round((os.cpu_count() or 1) / max((server + postgres) / ops, 1e-9), 1),
         "machine_busy_cores": round(spent["cores"], 2),
         # Busy cores of everything else on the machine (other databases' backends included): others' tests.
         "other_cores": round(

@@ -63,7 +63,7 @@ from bench._common import (
 )
 from bench.miniapp import (
     _tree_cpu_by_process,
-    connections_by_worker,
+    balance_connections,
     quiet_sniffio,
     run_loop,
     seed_database,
@@ -363,22 +363,7 @@ async def _fire(
 
     try:
         await wait_healthy(clients[0], base, server_alive)
-        workers = len(connections_by_worker(server_pid, port)) or 1
-        fair = math.ceil(concurrency / workers) + max(1, concurrency // 10)
-        split: dict[int, int] = {}
-        attempt = 0
-        for attempt in range(12):
-            if attempt % 2 == 0:
-                await asyncio.gather(*(client.get("/healthz") for client in clients))
-            else:
-                for client in clients:
-                    await client.get("/healthz")
-            split = connections_by_worker(server_pid, port)
-            if not split or max(split.values()) <= fair:
-                break
-            for client in clients:
-                await client.aclose()
-            clients = [new_client() for _ in range(concurrency)]
+        clients, split, _ = await balance_connections(clients, new_client, server_pid=server_pid, port=port)
         # Warm-up: one subject per caller, outside the measurement.
         await asyncio.gather(
             *(
