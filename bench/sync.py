@@ -134,27 +134,10 @@ def _scene(seed: int) -> Any:
 
 
 def _with_exif(image: Any, *, taken: datetime, lon: float, lat: float) -> bytes:
-    """JPEG with EXIF time (China time) and GPS, written as tests/factories.field_photo writes them."""
-    from PIL import ExifTags, Image
-    from PIL.TiffImagePlugin import IFDRational
+    """JPEG with EXIF time (China time) and GPS, as tests/factories.field_photo writes them."""
+    from tests.factories import camera_exif
 
-    from core.clock import CHINA
-
-    exif = Image.Exif()
-    details = exif.get_ifd(ExifTags.IFD.Exif)
-    local = taken.astimezone(CHINA)
-    details[ExifTags.Base.DateTimeOriginal] = local.strftime("%Y:%m:%d %H:%M:%S")
-    details[ExifTags.Base.OffsetTimeOriginal] = "+08:00"
-
-    def dms(value: float) -> tuple:
-        degrees = int(value)
-        minutes = int((value - degrees) * 60)
-        seconds = (value - degrees - minutes / 60) * 3600
-        return (IFDRational(degrees, 1), IFDRational(minutes, 1), IFDRational(round(seconds * 10_000), 10_000))
-
-    gps = exif.get_ifd(ExifTags.IFD.GPSInfo)
-    gps[ExifTags.GPS.GPSLatitudeRef], gps[ExifTags.GPS.GPSLatitude] = "N", dms(lat)
-    gps[ExifTags.GPS.GPSLongitudeRef], gps[ExifTags.GPS.GPSLongitude] = "E", dms(lon)
+    exif = camera_exif(taken=taken, lon=lon, lat=lat)
     out = io.BytesIO()
     image.save(out, "JPEG", quality=85, exif=exif)
     return out.getvalue()

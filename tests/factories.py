@@ -68,8 +68,7 @@ def field_photo(seed: int, *, taken: datetime | None, lon: float | None = None, 
     import io
     import random
 
-    from PIL import ExifTags, Image, ImageDraw
-    from PIL.TiffImagePlugin import IFDRational
+    from PIL import Image, ImageDraw
 
     rng = random.Random(seed)
     w, h = 800, 600
@@ -80,23 +79,32 @@ def field_photo(seed: int, *, taken: datetime | None, lon: float | None = None, 
         box = [x, y, x + rng.randrange(w // 10, w // 2), y + rng.randrange(h // 10, h // 2)]
         colour = (rng.randrange(256), rng.randrange(256), rng.randrange(256))
         (draw.ellipse if rng.random() < 0.5 else draw.rectangle)(box, fill=colour)
-    exif = Image.Exif()
-    details = exif.get_ifd(ExifTags.IFD.Exif)
-    if taken is not None:
-        local = taken.astimezone(ZoneInfo("Asia/Shanghai"))
-        details[ExifTags.Base.DateTimeOriginal] = local.strftime("%Y:%m:%d %H:%M:%S")
-        details[ExifTags.Base.OffsetTimeOriginal] = "+08:00"
-    if lon is not None and lat is not None:
-
-        def dms(value: float) -> tuple:
-            degrees = int(value)
-            minutes = int((value - degrees) * 60)
-            seconds = (value - degrees - minutes / 60) * 3600
-            return (IFDRational(degrees, 1), IFDRational(minutes, 1), IFDRational(round(seconds * 10_000), 10_000))
-
-        gps = exif.get_ifd(ExifTags.IFD.GPSInfo)
-        gps[ExifTags.GPS.GPSLatitudeRef], gps[ExifTags.GPS.GPSLatitude] = "N", dms(lat)
-        gps[ExifTags.GPS.GPSLongitudeRef], gps[ExifTags.GPS.GPSLongitude] = "E", dms(lon)
+    exif = camera_exif(taken=taken, lon=lon, lat=lat)
     out = io.BytesIO()
     image.save(out, "JPEG", quality=90, exif=exif)
     return out.getvalue()
+
+
+def camera_exif(*, taken: datetime | None, lon: float | None = None, lat: float | None = None):
+    """EXIF as a phone camera writes it: DateTimeOriginal in China time with its offset, and GPS when given."""
+    from PIL import ExifTags, Image
+    from PIL.TiffImagePlugin import IFDRational
+
+    def dms(value: float) -> tuple:
+        degrees = int(value)
+        minutes = int((value - degrees) * 60)
+        seconds = (value - degrees - minutes / 60) * 3600
+        return (IFDRational(degrees, 1), IFDRational(minutes, 1), IFDRational(round(seconds * 10_000), 10_000))
+
+    exif = Image.Exif()
+    if taken is not None:
+        details = exif.get_ifd(ExifTags.IFD.Exif)
+        details[ExifTags.Base.DateTimeOriginal] = taken.astimezone(ZoneInfo("Asia/Shanghai")).strftime(
+            "%Y:%m:%d %H:%M:%S"
+        )
+        details[ExifTags.Base.OffsetTimeOriginal] = "+08:00"
+    if lon is not None and lat is not None:
+        gps = exif.get_ifd(ExifTags.IFD.GPSInfo)
+        gps[ExifTags.GPS.GPSLatitudeRef], gps[ExifTags.GPS.GPSLatitude] = "N", dms(lat)
+        gps[ExifTags.GPS.GPSLongitudeRef], gps[ExifTags.GPS.GPSLongitude] = "E", dms(lon)
+    return exif
