@@ -33,6 +33,7 @@ MODEL_MODULES = [
     "core.patrols.models",
     "core.sync.models",
     "core.muck.models",
+    "core.enforcement.models",
 ]
 MIGRATIONS_MODULE = "core.migrations"
 

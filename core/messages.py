@@ -171,6 +171,20 @@ ERROR_TITLES = {
     "cover_time_missing": "照片没有拍摄时间，请用相机直接拍摄车辆密闭情况后上传原图。",
     "cover_not_today": "照片不是今天拍摄的，请上传今天拍摄的车辆密闭照片。",
     "cover_time_future": "照片拍摄时间晚于当前时间，请校准相机时间后重新拍摄。",
+    # field app: lenient enforcement (柔性执法)
+    "no_face": "照片中未检测到人脸，请正对当事人面部重新拍摄。",
+    "face_too_small": "照片中的人脸太小，请靠近当事人重新拍摄。",
+    "no_such_face": "照片中没有所选的人脸，请重新选择。",
+    "party_not_found": "当事人不存在或已被删除。",
+    "party_required": "请选择比对到的当事人，或填写当事人身份信息后登记。",
+    "bad_party": "当事人信息不正确，请检查类型、证件类型和证件号码。",
+    "search_not_found": "未找到您的这次人脸比对记录，请重新比对。",
+    "search_expired": "人脸比对结果已过期，请重新拍照比对。",
+    "unknown_violation_type": "违法行为类型不在免罚清单内，请重新选择。",
+    "bad_outcome": "处理结果不正确，只能是轻微不罚、首违免罚或按一般程序处理。",
+    "override_needs_reason": "处理结果与系统建议不一致时，须填写理由。",
+    "face_key_missing": "人脸数据的加密密钥未配置，请联系系统管理员。",
+    "face_key_mismatch": "人脸数据无法解密，请联系系统管理员。",
 }
 DEFAULT_TITLE = "请求无法完成，请稍后再试。"
 

@@ -148,8 +148,8 @@ async def seed_city(
 
 
 async def _write_staff(city: synth.SyntheticCity) -> int:
-    """Demo staff: a city-wide dispatcher and duty chief, a dispatcher per district, an inspector per
-    responsibility grid and a handler per department, all with the password DEMO_PASSWORD."""
+    """Demo staff: a city-wide dispatcher and duty chief, a dispatcher and an enforcement officer per district, an
+    inspector per responsibility grid and a handler per department, all with the password DEMO_PASSWORD."""
     # One argon2 hash for all: hashing a few hundred passwords would take longer than the rest of the seed.
     password_hash = hash_password(DEMO_PASSWORD)
     accounts: list[tuple[str, str, str, str | None, str]] = [
@@ -157,6 +157,8 @@ async def _write_staff(city: synth.SyntheticCity) -> int:
         ("chief", "值班长", "duty_chief", None, ""),
     ]
     accounts += [(f"dispatcher-{d.code}", f"{d.name}派遣员", "dispatcher", None, d.code) for d in city.districts]
+    # An enforcement officer per district: the district's enforcement bureau is the organ (执法机关) of 首违免罚.
+    accounts += [(f"officer-{d.code}", f"{d.name}执法队员", "officer", None, d.code) for d in city.districts]
     accounts += [
         (f"inspector-{r.code}", f"监督员{r.code}", "inspector", None, r.street_code) for r in city.responsibility_grids
     ]

@@ -108,6 +108,19 @@ class Settings(BaseSettings):
     muck_max_gap_s: int = 300  # a silence longer than this between two positions ends a run off the corridor
     muck_route_cache_s: float = 60.0  # each process re-reads the approved routes this often
 
+    # Lenient enforcement (柔性执法): face matching against the violator register (core/enforcement/)
+    face_keys: SecretStr = SecretStr("")  # "id:base64 of 32 bytes,…": the first encrypts, all decrypt (rotation)
+    face_match_distance: float = 0.55  # encodings closer than this are offered as the same person
+    face_candidates: int = 5  # parties shown for one photo, nearest first
+    face_side: int = 1024  # photos are analysed at this many pixels a side
+    face_min_px: int = 64  # a face narrower than this in the analysed photo is too small to match
+    face_index: str = "auto"  # exact, hnsw, or auto (exact below 200,000 encodings)
+    face_encodings_per_party: int = 5  # the most recent encodings of a party are kept
+    face_hold_minutes: int = 60  # an identify result is held this long (encrypted) for a decision to use
+    enforcement_window_months: int = 12  # 首违免罚: no violation of this type by the same organ within this time
+    enforcement_retention_months: int = 12  # a party is deleted this long after its last violation
+    enforcement_catalog: Path | None = None  # the 免罚清单 (JSON); unset: core/enforcement/exemptions.json
+
     @model_validator(mode="after")
     def _refuse_placeholders_in_production(self) -> Settings:
         if self.env is not Environment.PRODUCTION:
@@ -125,6 +138,8 @@ class Settings(BaseSettings):
         for name, (ident, secret) in configured.items():
             if ident and secret.get_secret_value().strip().lower() in PLACEHOLDER_SECRETS:
                 bad.append(name)
+        if not self.face_keys.get_secret_value().strip():
+            bad.append("TG_FACE_KEYS (face encodings are encrypted with keys of their own)")
         if self.aliyun_access_key_id and self.aliyun_sms_scheme != "https":
             bad.append("TG_ALIYUN_SMS_SCHEME (must be https in production)")
         if bad:

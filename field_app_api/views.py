@@ -2,7 +2,7 @@
 
 from fastapi import APIRouter
 
-from field_app_api import crews, inspectors, muck, patrols, sync, tracks
+from field_app_api import crews, enforcement, inspectors, muck, patrols, sync, tracks
 from field_app_api.deps import media_owner
 from media.views import add_upload_routes
 
@@ -15,3 +15,4 @@ router.include_router(patrols.router)
 router.include_router(sync.router)
 router.include_router(tracks.router)
 router.include_router(muck.router)
+router.include_router(enforcement.router)

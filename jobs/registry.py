@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from core.cases.flows import sla_sweep
+from core.enforcement.service import rekey_job, retention_job
 from core.muck.service import report_alert_job
 from core.patrols.summary import patrol_days_job
 from core.reports.flows import process_report
@@ -31,6 +32,8 @@ TASKS: dict[str, Callable[..., Awaitable[Any]]] = {
     "chat_message": chat_message,
     "muck_report": report_alert_job,
     "patrol_days": patrol_days_job,
+    "face_retention": retention_job,
+    "face_rekey": rekey_job,
 }
 
 # Tasks whose entries in one batch run as one call (the argument named here collected into a list): sending

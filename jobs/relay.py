@@ -40,6 +40,7 @@ UPLOAD_CLEANUP_S = 3600
 STUCK_NOTICES_S = 300
 # Yesterday's patrol days are summarised from 01:00 China time: phones that kept points over midnight have sent them.
 PATROL_DAYS_HOUR = 1
+NIGHTLY = ("face_retention", "face_rekey")
 
 
 class SweepSchedule:
@@ -72,4 +73,8 @@ class SweepSchedule:
         if local.hour >= PATROL_DAYS_HOUR and self.last_day != local.date():
             yesterday = (local.date() - timedelta(days=1)).isoformat()
             await outbox.add(task="patrol_days", args={"day": yesterday}, dedupe_key=f"patrol_days:{yesterday}")
+            # The register's nightly care: parties past retention deleted, values under an old key sealed anew.
+            today = local.date().isoformat()
+            for task in NIGHTLY:
+                await outbox.add(task=task, args={}, dedupe_key=f"{task}:{today}")
             self.last_day = local.date()

@@ -152,6 +152,62 @@ def derivative(clean_data: bytes, *, max_side: int, quality: int = 80) -> bytes:
     return out.getvalue()
 
 
+@dataclass(frozen=True)
+class Downscaled:
+    """An upright photo shrunk for analysis (faces): its pixels, and how much smaller they are than the photo."""
+
+    image: Image.Image  # RGB, upright, long side at most the asked size
+    width: int  # of the upright photo itself
+    height: int
+
+    @property
+    def scale(self) -> float:
+        """Photo pixels per analysed pixel (≥ 1)."""
+        return max(self.width, self.height) / max(self.image.size)
+
+
+def downscaled(data: bytes, *, limits: Limits = DEFAULT_LIMITS, max_side: int) -> Downscaled:
+    """An upload decoded straight to at most `max_side` a side, upright, in RGB; refusals raise MediaRejected.
+
+    The same checks as `clean` come first (sizes from the header). A JPEG is decoded by libjpeg at 1/2, 1/4 or 1/8
+    scale when that still gives at least about `max_side`: a 12 MP phone photo then decodes as 0.75 MP, in a quarter
+    of the time of a full decode. Nothing is re-encoded or kept.
+    """
+    if max_side < 16:
+        raise ValueError(f"max_side must be at least 16, not {max_side}")
+    im: Image.Image = _open(data, limits=limits)
+    width, height = im.size
+    if im.format in ("JPEG", "MPO"):
+        # draft picks the smallest DCT scale not below the requested size; asking for 7/8 of it lets a 4032 px photo
+        # decode at 1/4 (1008 px) for a 1024 px target instead of at 1/2 (2016 px), for nearly the same detail.
+        target = max_side * 7 // 8
+        im.draft("RGB", (target, target))
+    ImageFile.LOAD_TRUNCATED_IMAGES = False
+    try:
+        im.load()
+    except MemoryError:
+        raise
+    except Exception as exc:  # as in clean(): the header was fine, so this is a broken or truncated file
+        raise MediaRejected("corrupt_image", f"the image data cannot be decoded: {exc}") from exc
+    orientation = _read_meta(im).orientation
+    if method := _UPRIGHT.get(orientation):
+        im = im.transpose(method)
+        if method in (
+            Image.Transpose.TRANSPOSE,
+            Image.Transpose.TRANSVERSE,
+            Image.Transpose.ROTATE_90,
+            Image.Transpose.ROTATE_270,
+        ):
+            width, height = height, width
+    if im.mode != "RGB":
+        im = im.convert("RGBA").convert("RGB") if im.mode in ("P", "LA", "PA") else im.convert("RGB")
+    scale = min(1.0, max_side / max(im.size))
+    if scale < 1.0:
+        size = (max(1, round(im.width * scale)), max(1, round(im.height * scale)))
+        im = im.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)
+    return Downscaled(image=im, width=width, height=height)
+
+
 def dhash_distance(a: int, b: int) -> int:
     """Number of differing bits between two dHashes: ≤ 6 is the same picture, re-encoded or resized."""
     return (a ^ b).bit_count()

@@ -196,7 +196,8 @@ async def serve(
 def body_limits(settings: Settings) -> tuple[tuple[re.Pattern[str], int], ...]:
     """Paths that take photo-sized bodies, for the app's body limit."""
     return (
-        # /media: every channel's photo upload; /covers: a muck truck's cover photo from the vehicle platform.
-        (re.compile(r"/(media|covers)$"), settings.media_max_bytes + MULTIPART_OVERHEAD),
+        # /media: every channel's photo upload; /covers: a muck truck's cover photo from the vehicle platform;
+        # /identify: an officer's photo of a party (enforcement).
+        (re.compile(r"/(media|covers|identify)$"), settings.media_max_bytes + MULTIPART_OVERHEAD),
         (re.compile(r"/uploads/[^/]+/chunks/\d+$"), service.MAX_CHUNK),
     )

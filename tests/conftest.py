@@ -22,6 +22,9 @@ from core import db as core_db
 from core.geo.service import forget_spatial_index
 from core.settings import Settings, get_settings, reset_settings
 
+# face_recognition's test photos (`test_images`), for the media and enforcement tests.
+pytest_plugins = ["tests.face_photos"]
+
 PG_ADMIN_DSN = os.environ.get("TG_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_TEST_URL = os.environ.get("TG_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 IN_CI = os.environ.get("CI", "").lower() == "true"

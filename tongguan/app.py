@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -13,12 +14,14 @@ from tortoise import connections
 from bots.views import router as bots_router
 from console.api import router as staff_router
 from console.auth import router as auth_router
+from console.enforcement import router as enforcement_router
 from console.patrols import router as patrols_router
 from console.views import router as console_router
 from core.db import close_db, init_db
 from core.logs import configure_logging
 from core.ratelimit import RateLimiter
 from core.settings import Settings, get_settings, use_settings
+from field_app_api.enforcement import warm as warm_enforcement
 from field_app_api.views import router as field_router
 from jobs.embedded import EmbeddedRunner
 from media.views import body_limits as media_body_limits
@@ -44,10 +47,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         runner = EmbeddedRunner(settings) if settings.embedded else None
         if runner is not None:
             runner.start()
+        # The face register's index loads while the app serves: a large register takes seconds.
+        face_index = asyncio.create_task(warm_enforcement(app), name="face-register")
         log.info("started", extra={"fields": {"embedded": settings.embedded, "env": settings.env.value}})
         try:
             yield
         finally:
+            face_index.cancel()
+            await asyncio.gather(face_index, return_exceptions=True)
             if runner is not None:
                 await runner.stop()
             if app.state.redis is not None:
@@ -60,6 +67,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in (bots_router, miniapp_router, field_router, console_router, auth_router, staff_router, media_router):
         app.include_router(router)
     app.include_router(patrols_router)
+    app.include_router(enforcement_router)
 
     @app.get("/healthz", tags=["operations"])
     async def healthz() -> JSONResponse:
