@@ -183,6 +183,9 @@ ERROR_TITLES = {
     "unknown_violation_type": "违法行为类型不在免罚清单内，请重新选择。",
     "bad_outcome": "处理结果不正确，只能是轻微不罚、首违免罚或按一般程序处理。",
     "override_needs_reason": "处理结果与系统建议不一致时，须填写理由。",
+    "search_used": "这次比对结果已用于登记当事人，请直接选择该当事人。",
+    "violation_not_found": "未找到本单位查处的该违法行为记录。",
+    "already_corrected": "该违法行为已记录为整改完成。",
     "face_key_missing": "人脸数据的加密密钥未配置，请联系系统管理员。",
     "face_key_mismatch": "人脸数据无法解密，请联系系统管理员。",
 }

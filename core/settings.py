@@ -122,6 +122,13 @@ class Settings(BaseSettings):
     enforcement_catalog: Path | None = None  # the 免罚清单 (JSON); unset: core/enforcement/exemptions.json
 
     @model_validator(mode="after")
+    def _face_keys_well_formed(self) -> Settings:
+        from core.enforcement.keys import parse_keys  # keys.py reads Settings: imported here, not at the top
+
+        parse_keys(self.face_keys.get_secret_value())  # a broken key list stops the start, not the first search
+        return self
+
+    @model_validator(mode="after")
     def _refuse_placeholders_in_production(self) -> Settings:
         if self.env is not Environment.PRODUCTION:
             return self

@@ -307,6 +307,28 @@ async def decide(body: DecisionBody, actor: CurrentActor, state: State, settings
     }
 
 
+class CorrectionBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    photos: list[str] = Field(default_factory=list, max_length=9, description="the corrected scene")
+    note: str = Field(default="", max_length=1000)
+
+
+@router.post("/violations/{violation_id}/correction")
+async def correction(violation_id: int, body: CorrectionBody, actor: CurrentActor) -> dict[str, Any]:
+    """The party corrected a violation found by this organ (整改完成); on time when before the deadline."""
+    service.require_officer(actor)
+    photos = await resolve_photos(body.photos, actor)
+    violation = await service.record_correction(actor=actor, violation_id=violation_id, photos=photos, note=body.note)
+    deadline = violation.correction_deadline
+    return {
+        "violation": violation.id,
+        "corrected_at": violation.corrected_at,
+        "correction_deadline": deadline,
+        "on_time": bool(deadline and violation.corrected_at and violation.corrected_at <= deadline),
+    }
+
+
 async def _place(body: DecisionBody, settings: Settings) -> service.Place:
     if body.lon is None or body.lat is None:
         if body.lon is not None or body.lat is not None:

@@ -44,6 +44,8 @@ app.add_typer(apikeys_app, name="apikeys")
 app.add_typer(patrols_app, name="patrols")
 muck_app = typer.Typer(help="Muck trucks (控渣土): companies, trucks, routes; alerts.", no_args_is_help=True)
 app.add_typer(muck_app, name="muck")
+faces_app = typer.Typer(help="The violator register's face data: keys, rotation, retention.", no_args_is_help=True)
+app.add_typer(faces_app, name="faces")
 console = Console(stderr=True)
 
 
@@ -585,3 +587,57 @@ def muck_alerts(
 
 if __name__ == "__main__":
     app()
+
+
+@faces_app.command("new-key")
+def faces_new_key(key_id: Annotated[str, typer.Argument(help="a short name for the key, e.g. 2026a")]) -> None:
+    """Print a new TG_FACE_KEYS entry (32 random bytes). Put it first in TG_FACE_KEYS, then run `faces rekey`."""
+    from core.enforcement.keys import new_key_line
+
+    try:
+        print(new_key_line(key_id))
+    except ValueError as exc:
+        console.print(f"[red]error[/red] {exc}")
+        raise typer.Exit(code=1) from None
+
+
+@faces_app.command("rekey")
+def faces_rekey() -> None:
+    """Seal again with the first key of TG_FACE_KEYS every value under an older key (also run nightly)."""
+    from core.enforcement.keys import keyring_from
+    from core.enforcement.service import rekey_job
+
+    started = time.perf_counter()
+    keyring = keyring_from(get_settings())
+    with _progress() as bar:
+        sink = RichProgress(bar)
+        counts = _run(lambda: rekey_job(keyring=keyring, progress=sink))
+        sink.finish()
+    table = Table(title=f"sealed again with key {keyring.current!r}")
+    table.add_column("what")
+    table.add_column("count", justify="right")
+    for what, n in counts.items():
+        table.add_row(what, f"{n:,}")
+    console.print(table)
+    console.print(
+        f"done in {time.perf_counter() - started:.1f} s; keys other than {keyring.current!r} can now be dropped"
+    )
+
+
+@faces_app.command("retention")
+def faces_retention() -> None:
+    """Delete parties past their retention period with all their data, and expired identify results (also nightly)."""
+    from core.enforcement.service import retention_job
+
+    started = time.perf_counter()
+    with _progress() as bar:
+        sink = RichProgress(bar)
+        counts = _run(lambda: retention_job(progress=sink))
+        sink.finish()
+    table = Table(title="face register retention")
+    table.add_column("what")
+    table.add_column("count", justify="right")
+    for what, n in counts.items():
+        table.add_row(what.replace("_", " "), f"{n:,}")
+    console.print(table)
+    console.print(f"done in {time.perf_counter() - started:.1f} s")

@@ -18,12 +18,15 @@ import hashlib
 import hmac
 import os
 import re
+from typing import TYPE_CHECKING
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from core.errors import TongguanError
-from core.settings import Settings
+
+if TYPE_CHECKING:
+    from core.settings import Settings
 
 _KEY_ID = re.compile(r"^[A-Za-z0-9_-]{1,16}$")
 NONCE_BYTES = 12
@@ -82,12 +85,17 @@ def keyring_from(settings: Settings) -> Keyring:
     """The keyring `TG_FACE_KEYS` describes, or the development key derived from `TG_SECRET_KEY`."""
     secret = settings.secret_key.get_secret_value().encode()
     lookup_key = hmac.new(secret, b"tongguan enforcement lookup", hashlib.sha256).digest()
-    text = settings.face_keys.get_secret_value().strip()
-    if not text:
-        return Keyring(
-            [("dev", hmac.new(secret, b"tongguan face keys", hashlib.sha256).digest())], lookup_key=lookup_key
-        )
+    keys = parse_keys(settings.face_keys.get_secret_value())
+    if not keys:
+        keys = [("dev", hmac.new(secret, b"tongguan face keys", hashlib.sha256).digest())]
+    return Keyring(keys, lookup_key=lookup_key)
+
+
+def parse_keys(text: str) -> list[tuple[str, bytes]]:
+    """The keys of a `TG_FACE_KEYS` value, in order; ValueError naming the bad entry (never its secret)."""
     keys: list[tuple[str, bytes]] = []
+    if not text.strip():
+        return keys
     for item in text.split(","):
         key_id, sep, encoded = item.strip().partition(":")
         try:
@@ -99,7 +107,7 @@ def keyring_from(settings: Settings) -> Keyring:
                 f"TG_FACE_KEYS: entry {len(keys) + 1} is not `id:base64 of 32 bytes` with an id not used before"
             )
         keys.append((key_id, raw))
-    return Keyring(keys, lookup_key=lookup_key)
+    return keys
 
 
 def new_key_line(key_id: str) -> str:

@@ -34,6 +34,7 @@ from core.enforcement.register import FACE_LABEL, FaceRegister, pack
 from core.errors import ConflictError, NotFoundError, PermissionDenied, ValidationFailed
 from core.logs import request_id_var
 from core.media.models import Media
+from core.progress import NoProgress, ProgressSink
 from core.settings import Settings, get_settings
 
 log = logging.getLogger("tongguan.enforcement")
@@ -333,7 +334,7 @@ async def decide(
         raise ValidationFailed("bad_outcome", f"outcome is one of {', '.join(rules.OUTCOMES)}")
     reason = " ".join(data.reason.split())
     now = clock.now()
-    found_at = data.found_at or now
+    found_at = _china(data.found_at) if data.found_at else now
     if found_at > now + timedelta(seconds=settings.field_clock_skew_s):
         raise ValidationFailed("time_in_future", "the violation cannot be found after now")
     if found_at < now - timedelta(hours=settings.field_max_age_hours):
@@ -343,6 +344,8 @@ async def decide(
     await _check_photos([*data.photos, *([data.commitment_photo_id] if data.commitment_photo_id else [])], actor)
     async with in_transaction():
         held = await _held_encoding(data.search_id, actor=actor, keyring=keyring) if data.search_id else None
+        if data.search_id is not None and held is None and data.party_id is None:
+            raise ConflictError("search_used", "this identify result registered a party already; name that party")
         party, created = await _party_for(data, keyring=keyring, actor=actor, settings=settings, found_at=found_at)
         if held is not None:
             await _add_encoding(party, held, keyring=keyring, keep=settings.face_encodings_per_party)
@@ -424,6 +427,40 @@ async def decide(
         deadline,
         kind,
     )
+
+
+def _china(moment: datetime) -> datetime:
+    """A moment in China time (SQLite compares stored times as text); a time without a zone is China time."""
+    return clock.china(moment) if moment.tzinfo else moment.replace(tzinfo=clock.CHINA)
+
+
+async def record_correction(*, actor: Actor, violation_id: int, photos: list[str], note: str) -> Violation:
+    """The party corrected the violation (整改完成): when, with photos; the decision stays the officer's."""
+    organ = require_officer(actor)
+    await _check_photos(photos, actor)
+    async with in_transaction():
+        violation = await Violation.filter(id=violation_id).select_for_update().first()
+        if violation is None or violation.organ != organ:
+            raise NotFoundError("violation_not_found", f"your organ has no violation {violation_id}")
+        if violation.corrected:
+            raise ConflictError("already_corrected", "this violation is recorded as corrected already")
+        now = clock.now()
+        violation.corrected, violation.corrected_at = True, now
+        violation.photos = [*violation.photos, *photos]
+        if note.strip():
+            violation.education = f"{violation.education}\n{note.strip()}".strip()
+        await violation.save(update_fields=["corrected", "corrected_at", "photos", "education"])
+        await audit.record(
+            actor_type="staff",
+            actor_id=actor.id,
+            action="enforcement.correction",
+            object_type="party",
+            object_id=str(violation.party_id),  # type: ignore[attr-defined]
+            purpose=f"violation {violation.id}",
+            detail={"on_time": bool(violation.correction_deadline and now <= violation.correction_deadline)},
+            request_id=request_id_var.get(),
+        )
+    return violation
 
 
 async def _check_photos(ids: list[str], actor: Actor) -> None:
@@ -625,7 +662,7 @@ async def _delete_parties(party_ids: list[int]) -> dict[str, int]:
     return {"parties": parties, "encodings": len(encodings), "violations": len(violations), "decisions": decisions}
 
 
-async def retention_job() -> dict[str, int]:
+async def retention_job(*, progress: ProgressSink | None = None) -> dict[str, int]:
     """The job `face_retention`: delete parties past retention, drop held encodings, prune the index change log.
 
     Runs nightly; safe to run twice (it deletes only what is due, and nothing is due twice).
@@ -633,10 +670,13 @@ async def retention_job() -> dict[str, int]:
     now = clock.now()
     due = [int(i) for i in await Party.filter(retain_until__lt=now).values_list("id", flat=True)]  # type: ignore[call-overload]
     deleted = {"parties": 0, "encodings": 0, "violations": 0, "decisions": 0}
+    progress = progress or NoProgress()
+    progress.phase("parties past retention", len(due))
     for start in range(0, len(due), 500):
         async with in_transaction():
             counts = await _delete_parties(due[start : start + 500])
         deleted = {k: deleted[k] + counts[k] for k in deleted}
+        progress.advance(counts["parties"])
     if due:
         await audit.record(
             actor_type="system",
@@ -653,14 +693,18 @@ async def retention_job() -> dict[str, int]:
     return {**deleted, "held_dropped": held, "changes_pruned": pruned}
 
 
-async def rekey_job(*, batch: int = 1000, keyring: Keyring | None = None) -> dict[str, int]:
+async def rekey_job(
+    *, batch: int = 1000, keyring: Keyring | None = None, progress: ProgressSink | None = None
+) -> dict[str, int]:
     """The job `face_rekey`: seal again with the current key every value still under an older one.
 
     Safe to run twice and to interrupt: each row is re-sealed on its own, and only rows under another key are read.
     """
     ring = keyring or keyring_from(get_settings())
+    progress = progress or NoProgress()
     prefix = f"{ring.current}."
     counts = {"encodings": 0, "parties": 0, "searches": 0}
+    progress.phase("face encodings", await FaceEncoding.exclude(sealed__startswith=prefix).count())
     while True:
         rows = await FaceEncoding.exclude(sealed__startswith=prefix).limit(batch).values_list("id", "sealed")
         for row_id, sealed in rows:
@@ -668,11 +712,15 @@ async def rekey_job(*, batch: int = 1000, keyring: Keyring | None = None) -> dic
                 sealed=ring.seal(ring.open(sealed, label=FACE_LABEL), label=FACE_LABEL)
             )
         counts["encodings"] += len(rows)
+        progress.advance(len(rows))
         if len(rows) < batch:
             break
     stale = Q(id_sealed__not_isnull=True) & ~Q(id_sealed__startswith=prefix)
     stale |= Q(phone_sealed__not_isnull=True) & ~Q(phone_sealed__startswith=prefix)
-    for party in await Party.filter(stale).only("id", "id_sealed", "phone_sealed"):
+    parties = await Party.filter(stale).only("id", "id_sealed", "phone_sealed")
+    progress.phase("identity numbers and phones", len(parties))
+    for party in parties:
+        progress.advance()
         changes: dict[str, str] = {}
         for column, label in (("id_sealed", ID_LABEL), ("phone_sealed", PHONE_LABEL)):
             sealed = getattr(party, column)

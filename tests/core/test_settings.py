@@ -1,6 +1,7 @@
 import pytest
 from pydantic import ValidationError
 
+from core.enforcement.keys import new_key_line
 from core.settings import Environment, Settings
 
 
@@ -41,6 +42,7 @@ def test_production_accepts_real_secrets():
         secret_key="k" * 40,
         wechat_appid="wx123",
         wechat_secret="a-real-looking-secret-value",
+        face_keys=new_key_line("k1"),
         _env_file=None,
     )
     assert settings.env is Environment.PRODUCTION

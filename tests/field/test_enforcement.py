@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 import json
-from datetime import timedelta
+from datetime import UTC, timedelta
 from pathlib import Path
 
 import httpx
@@ -492,3 +492,44 @@ async def test_a_value_sealed_with_a_dropped_key_is_a_clear_error_not_a_match(ph
         officer = await _officer(api)
         response = await identify(api, officer, photo("obama2.jpg"))
         assert response.status_code == 500 and response.json()["code"] == "face_key_missing"
+
+
+async def test_an_identify_result_registers_one_party_only(api, officers, photo):
+    officer, _ = officers
+    found = await identify(api, officer, photo("obama.jpg"))
+    first = await decide(api, officer, search=found.json()["search"], new_party={"name": "周某"})
+    assert first.status_code == 201
+    twice = await decide(api, officer, search=found.json()["search"], new_party={"name": "周某"})
+    assert twice.status_code == 409 and twice.json()["code"] == "search_used"
+    assert await Party.all().count() == 1
+    # Naming the party it registered is the way to record a second violation with that photo.
+    again = await decide(api, officer, search=found.json()["search"], party=first.json()["party"], type="SR02")
+    assert again.status_code == 201 and await FaceEncoding.all().count() == 1
+
+
+async def test_a_correction_is_recorded_on_time_or_late(api, officers, photo):
+    officer, other_organ = officers
+    decided = await register(api, officer, photo("obama.jpg"), facts={**MINOR_FACTS, "corrected": False})
+    violation = decided["violation"]
+    assert decided["suggested"] == "normal"
+    url = f"/field/v1/enforcement/violations/{violation}/correction"
+    assert (await api.post(url, json={}, headers=other_organ)).json()["code"] == "violation_not_found"
+    after = await upload_photo(api, officer)
+    done = await api.post(url, json={"photos": [after], "note": "已自行清理"}, headers=officer)
+    assert done.status_code == 200, done.text
+    assert done.json()["on_time"] is True
+    row = await Violation.get(id=violation)
+    assert row.corrected and after in row.photos and "已自行清理" in row.education
+    assert (await api.post(url, json={}, headers=officer)).json()["code"] == "already_corrected"
+
+
+async def test_a_time_with_another_zone_counts_in_the_first_offence_window(api, officers, photo):
+    officer, _ = officers
+    party = (await register(api, officer, photo("obama.jpg"), facts=FIRST_FACTS))["party"]
+    # An hour ago, written in UTC: still inside the window, so this is a repeat.
+    earlier_utc = (clock.now() - timedelta(hours=1)).astimezone(UTC).isoformat()
+    repeat = await decide(api, officer, party=party, facts=FIRST_FACTS, found_at=earlier_utc)
+    assert repeat.status_code == 201, repeat.text
+    assert repeat.json()["suggested"] == "first_offence"  # found before the other one: it is the first
+    latest = await decide(api, officer, party=party, facts=FIRST_FACTS)
+    assert latest.json()["earlier_violations"] == 2
