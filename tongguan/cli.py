@@ -585,10 +585,6 @@ def muck_alerts(
     console.print(table)
 
 
-if __name__ == "__main__":
-    app()
-
-
 @faces_app.command("new-key")
 def faces_new_key(key_id: Annotated[str, typer.Argument(help="a short name for the key, e.g. 2026a")]) -> None:
     """Print a new TG_FACE_KEYS entry (32 random bytes). Put it first in TG_FACE_KEYS, then run `faces rekey`."""
@@ -641,3 +637,7 @@ def faces_retention() -> None:
         table.add_row(what.replace("_", " "), f"{n:,}")
     console.print(table)
     console.print(f"done in {time.perf_counter() - started:.1f} s")
+
+
+if __name__ == "__main__":
+    app()

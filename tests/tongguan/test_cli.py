@@ -1,5 +1,6 @@
 """The `tongguan` command as an operator runs it, on the embedded SQLite default."""
 
+import base64
 import json
 import os
 import sqlite3
@@ -264,3 +265,21 @@ def test_remind_ads_queues_expiry_notices_once_and_notify_status_counts_them(tmp
 
     bad = tongguan(tmp_path, "remind", "ads", "--today", "30/11/2026", check=False)
     assert bad.returncode == 1 and "YYYY-MM-DD" in bad.stderr
+
+
+def test_faces_new_key_prints_a_key_that_rekey_and_retention_accept(seeded, monkeypatch):
+    var, _ = seeded
+    line = tongguan(var, "faces", "new-key", "2026a").stdout.strip()
+    key_id, _, secret = line.partition(":")
+    assert key_id == "2026a" and len(base64.b64decode(secret)) == 32
+    assert tongguan(var, "faces", "new-key", "bad id", check=False).returncode == 1
+
+    monkeypatch.setenv("TG_FACE_KEYS", line)
+    rekeyed = tongguan(var, "faces", "rekey")
+    assert "keys other than '2026a' can now be dropped" in rekeyed.stderr and "face encodings" in rekeyed.stderr
+    retention = tongguan(var, "faces", "retention")
+    assert "face register retention" in retention.stderr and "parties" in retention.stderr
+
+    monkeypatch.setenv("TG_FACE_KEYS", "2026a:not-base64")
+    broken = tongguan(var, "faces", "rekey", check=False)
+    assert broken.returncode != 0 and "TG_FACE_KEYS" in broken.stderr + broken.stdout
