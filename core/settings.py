@@ -5,8 +5,9 @@ from __future__ import annotations
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
-from pydantic import SecretStr, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Values that ship in examples and docs; production must never run with them.
@@ -110,15 +111,15 @@ class Settings(BaseSettings):
 
     # Lenient enforcement (柔性执法): face matching against the violator register (core/enforcement/)
     face_keys: SecretStr = SecretStr("")  # "id:base64 of 32 bytes,…": the first encrypts, all decrypt (rotation)
-    face_match_distance: float = 0.55  # encodings closer than this are offered as the same person
-    face_candidates: int = 5  # parties shown for one photo, nearest first
-    face_side: int = 1024  # photos are analysed at this many pixels a side
-    face_min_px: int = 64  # a face narrower than this in the analysed photo is too small to match
-    face_index: str = "auto"  # exact, hnsw, or auto (exact below 200,000 encodings)
-    face_encodings_per_party: int = 5  # the most recent encodings of a party are kept
-    face_hold_minutes: int = 60  # an identify result is held this long (encrypted) for a decision to use
-    enforcement_window_months: int = 12  # 首违免罚: no violation of this type by the same organ within this time
-    enforcement_retention_months: int = 12  # a party is deleted this long after its last violation
+    face_match_distance: float = Field(default=0.55, gt=0, lt=1.2)  # closer encodings are offered as the same person
+    face_candidates: int = Field(default=5, ge=1, le=20)  # parties shown for one photo, nearest first
+    face_side: int = Field(default=1024, ge=320, le=4096)  # photos are analysed at this many pixels a side
+    face_min_px: int = Field(default=64, ge=20)  # a face narrower than this in the analysed photo is too small
+    face_index: Literal["auto", "exact", "ivf"] = "auto"  # auto: exact below 200,000 encodings, IVF (faiss) above
+    face_encodings_per_party: int = Field(default=5, ge=1, le=50)  # the most recent encodings of a party are kept
+    face_hold_minutes: int = Field(default=60, ge=1, le=24 * 60)  # an identify result can register a party this long
+    enforcement_window_months: int = Field(default=12, ge=1, le=60)  # 首违免罚: no earlier violation in this time
+    enforcement_retention_months: int = Field(default=12, ge=1, le=120)  # a party is deleted this long after
     enforcement_catalog: Path | None = None  # the 免罚清单 (JSON); unset: core/enforcement/exemptions.json
 
     @model_validator(mode="after")

@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from core.enforcement import rules, service
 from core.enforcement.catalog import Catalog, catalog_at
 from core.enforcement.keys import Keyring, keyring_from
-from core.enforcement.messages import CAP_EXCEEDED, CONFIDENCE, GROUNDS, OUTCOMES, PARTY_KINDS
+from core.enforcement.messages import CAP_EXCEEDED, CAP_NOT_MEASURED, CONFIDENCE, GROUNDS, OUTCOMES, PARTY_KINDS
 from core.enforcement.register import FaceRegister
 from core.errors import ValidationFailed
 from core.geo.datum import Datum, to_wgs84
@@ -125,9 +125,11 @@ def _party(view: service.PartyView) -> dict[str, Any]:
 
 
 def _ground(code: str, kind: Any) -> str:
-    if code.startswith("cap_exceeded:"):
-        cap = kind.caps[code.partition(":")[2]]
-        return CAP_EXCEEDED.format(label=cap.label, max=f"{cap.max:g}", unit=cap.unit)
+    what, _, name = code.partition(":")
+    if what in ("cap_exceeded", "cap_not_measured"):
+        cap = kind.caps[name]
+        text = CAP_EXCEEDED if what == "cap_exceeded" else CAP_NOT_MEASURED
+        return text.format(label=cap.label, max=f"{cap.max:g}", unit=cap.unit)
     return GROUNDS.get(code, code)
 
 
@@ -173,14 +175,6 @@ async def identify(
         min_px=settings.face_min_px,
         choose=face,
     )
-    photo_id = None
-    if keep:
-        owner = Owner(kind="staff", id=actor.id)
-        media = await store_photo(
-            data=data, owner=owner, file_name=photo.filename or "", store=store, settings=settings
-        )
-        photo_id = media.id
-    del data  # the photo itself is not needed past this point
     faces = [(b.top, b.right, b.bottom, b.left) for b in read.faces]
     result = await service.search_faces(
         actor=actor,
@@ -189,11 +183,20 @@ async def identify(
         chosen=read.chosen,
         purpose=purpose,
         case_id=case_id,
-        photo_id=photo_id,
+        photo_id=None,
         register=state.register,
         settings=settings,
         catalog=state.catalog,
     )
+    photo_id = None
+    if keep:  # stored once the search succeeded: a refused or failed search keeps no photo
+        owner = Owner(kind="staff", id=actor.id)
+        media = await store_photo(
+            data=data, owner=owner, file_name=photo.filename or "", store=store, settings=settings
+        )
+        photo_id = media.id
+        await service.attach_photo(search_id=result.search_id, photo_id=photo_id)
+    del data  # the photo itself is not needed past this point
     return {
         "search": str(result.search_id),
         "held_until": result.held_until,
@@ -233,7 +236,9 @@ class FactsIn(BaseModel):
     corrected: bool = Field(description="the party has corrected it")
     corrected_promptly: bool | None = Field(default=None, description="within the deadline; default: = corrected")
     harm: bool = Field(description="it caused harmful consequences")
-    measures: dict[str, float] = Field(default_factory=dict, description="measured facts checked against the caps")
+    measures: dict[str, Annotated[float, Field(ge=0, allow_inf_nan=False)]] = Field(
+        default_factory=dict, description="measured facts checked against the caps (e.g. area_m2)"
+    )
 
 
 class DecisionBody(BaseModel):
@@ -287,7 +292,7 @@ async def decide(body: DecisionBody, actor: CurrentActor, state: State, settings
         reason=body.reason,
     )
     result = await service.decide(
-        actor=actor, data=data, keyring=state.keyring, settings=settings, catalog=state.catalog
+        actor=actor, data=data, register=state.register, settings=settings, catalog=state.catalog
     )
     return {
         "decision": result.decision_id,

@@ -6,14 +6,14 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from core.cases.flows import sla_sweep
-from core.enforcement.service import rekey_job, retention_job
+from core.enforcement.service import drop_held_job, rekey_job, retention_job
 from core.muck.service import report_alert_job
 from core.patrols.summary import patrol_days_job
 from core.reports.flows import process_report
 from jobs.chat import chat_message
 from media.derivatives import derivatives_job
 from media.public import public_job
-from media.service import stale_uploads_job
+from media.service import erase_media_job, stale_uploads_job
 from notifications.case_notices import notify_reporters
 from notifications.service import reconcile_unknown, send_notice, send_notices, settle_stuck
 from notifications.sla_notices import notify_departments
@@ -34,6 +34,8 @@ TASKS: dict[str, Callable[..., Awaitable[Any]]] = {
     "patrol_days": patrol_days_job,
     "face_retention": retention_job,
     "face_rekey": rekey_job,
+    "face_holds": drop_held_job,
+    "erase_media": erase_media_job,
 }
 
 # Tasks whose entries in one batch run as one call (the argument named here collected into a list): sending

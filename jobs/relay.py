@@ -41,6 +41,7 @@ STUCK_NOTICES_S = 300
 # Yesterday's patrol days are summarised from 01:00 China time: phones that kept points over midnight have sent them.
 PATROL_DAYS_HOUR = 1
 NIGHTLY = ("face_retention", "face_rekey")
+FACE_HOLDS_S = 600  # identify results held past their time lose their encoding within ten minutes
 
 
 class SweepSchedule:
@@ -57,6 +58,7 @@ class SweepSchedule:
             "drop_stale_uploads": UPLOAD_CLEANUP_S,
             "settle_stuck_notices": STUCK_NOTICES_S,
             "reconcile_notices": STUCK_NOTICES_S,
+            "face_holds": FACE_HOLDS_S,
         }
         self.last: dict[str, int] = {}
         self.last_day: date | None = None

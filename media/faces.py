@@ -84,6 +84,11 @@ def _face_recognition() -> Any:
     return face_recognition
 
 
+# face_recognition keeps one detector and one network per process, which dlib does not document as thread-safe:
+# every call into it (blurring in jobs, identify in the API, both in one embedded process) takes this lock.
+DLIB_LOCK = threading.Lock()
+
+
 class FaceDetector(Protocol):
     def detect(self, rgb: NDArray[np.uint8]) -> list[FaceBox]:
         """Boxes of the faces in an upright H × W × 3 uint8 RGB image."""
@@ -119,7 +124,9 @@ class HogFaceDetector:
         sy = height / small.shape[0]
         sx = width / small.shape[1]
         boxes = []
-        for top, right, bottom, left in self._face_locations(small, number_of_times_to_upsample=self.upsample):
+        with DLIB_LOCK:
+            found = self._face_locations(small, number_of_times_to_upsample=self.upsample)
+        for top, right, bottom, left in found:
             # dlib's right and bottom are inclusive: +1 makes them exclusive before scaling back up.
             boxes.append(
                 FaceBox(
@@ -148,20 +155,19 @@ class DlibFaceEngine:
     """dlib through face_recognition: HOG boxes, 5-point landmarks, and its ResNet encoding (99.38 % on LFW).
 
     Two photos of one person are typically 0.3–0.5 apart (euclidean), of two people 0.7 and more; face_recognition
-    calls 0.6 a match. dlib's detector and network are not documented as thread-safe, so one call runs at a time in
-    a process; a call costs ~50–80 ms (HOG on a 1024 px image) plus ~100 ms (encoding) on one core here.
+    calls 0.6 a match. One call runs at a time in a process (DLIB_LOCK); HOG on a 1024 px image costs ~80 ms and an
+    encoding ~100 ms on one core here (bench/README.md, face_identify).
     """
 
     def __init__(self) -> None:
         fr = _face_recognition()
         self._face_locations: Callable[..., list[tuple[int, int, int, int]]] = fr.face_locations
         self._face_encodings: Callable[..., list[NDArray[np.float64]]] = fr.face_encodings
-        self._lock = threading.Lock()
 
     def locate(self, rgb: NDArray[np.uint8], *, upsample: int) -> list[FaceBox]:
         _check_rgb(rgb)
         height, width = rgb.shape[:2]
-        with self._lock:
+        with DLIB_LOCK:
             found = self._face_locations(rgb, number_of_times_to_upsample=upsample)
         # dlib's right and bottom are inclusive; FaceBox's are exclusive.
         return [
@@ -171,7 +177,7 @@ class DlibFaceEngine:
 
     def encode(self, rgb: NDArray[np.uint8], box: FaceBox) -> NDArray[np.float32]:
         _check_rgb(rgb)
-        with self._lock:
+        with DLIB_LOCK:
             found = self._face_encodings(rgb, known_face_locations=[(box.top, box.right - 1, box.bottom - 1, box.left)])
         return np.asarray(found[0], dtype=np.float32)
 

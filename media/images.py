@@ -178,10 +178,11 @@ def downscaled(data: bytes, *, limits: Limits = DEFAULT_LIMITS, max_side: int) -
     im: Image.Image = _open(data, limits=limits)
     width, height = im.size
     if im.format in ("JPEG", "MPO"):
-        # draft picks the smallest DCT scale not below the requested size; asking for 7/8 of it lets a 4032 px photo
-        # decode at 1/4 (1008 px) for a 1024 px target instead of at 1/2 (2016 px), for nearly the same detail.
-        target = max_side * 7 // 8
-        im.draft("RGB", (target, target))
+        # draft picks the smallest DCT scale that keeps both sides at least as asked, so the request keeps the photo's
+        # shape; asking for 7/8 of the target lets a 4032 × 3024 photo decode at 1/4 (1008 × 756) for 1024 px
+        # instead of at 1/2 (2016 × 1512), for nearly the same detail.
+        shrink = min(1.0, max_side * 7 / 8 / max(width, height))
+        im.draft("RGB", (max(1, int(width * shrink)), max(1, int(height * shrink))))
     ImageFile.LOAD_TRUNCATED_IMAGES = False
     try:
         im.load()

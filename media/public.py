@@ -17,14 +17,10 @@ from core.outbox import service as outbox
 from core.settings import get_settings
 from media import images
 from media.faces import FaceDetector, blur_faces, get_face_detector
-from media.service import blob_key
+from media.service import blob_key, public_key
 from media.storage import MediaStore, get_store
 
 PUBLIC_TASK = "make_public"
-
-
-def public_key(sha256: str, variant: str) -> str:
-    return f"public/{sha256[:2]}/{sha256}/{variant}.webp"
 
 
 async def request_public(*, media_id: str) -> None:

@@ -20,7 +20,7 @@ from tortoise.transactions import in_transaction
 
 from core import clock
 from core.errors import ConflictError, NotFoundError, ValidationFailed
-from core.media.models import Blob, Media, Upload
+from core.media.models import Blob, Media, Upload, UsedPhoto
 from core.media.similar import Reuse, find_reused, unsigned64  # noqa: F401 (the media package's API)
 from core.outbox import service as outbox
 from core.settings import Settings, get_settings
@@ -51,6 +51,11 @@ def blob_key(sha256: str, fmt: str) -> str:
 
 def derivative_key(sha256: str, variant: str) -> str:
     return f"derived/{sha256[:2]}/{sha256}/{variant}.webp"
+
+
+def public_key(sha256: str, variant: str) -> str:
+    """Where the public (faces blurred) size of a photo is kept."""
+    return f"public/{sha256[:2]}/{sha256}/{variant}.webp"
 
 
 def chunk_key(upload_id: int, index: int) -> str:
@@ -268,6 +273,35 @@ async def drop_stale_uploads(*, store: MediaStore, older_than_h: float = STALE_U
 async def stale_uploads_job() -> int:
     """The hourly job: clear uploads abandoned for a day, in the configured store."""
     return await drop_stale_uploads(store=get_store(get_settings()))
+
+
+async def erase_media(*, media_ids: list[str], store: MediaStore) -> int:
+    """Delete uploads for a legal erase: a photo whose last upload goes leaves the store with all its sizes.
+
+    Safe to run twice and to interrupt: files go first (deleting a missing file is no error), rows after, so a run
+    that stops halfway is finished by the next. Returns how many uploads were deleted.
+    """
+    rows = await Media.filter(id__in=media_ids).values_list("id", "blob_id")
+    for media_id, sha256 in rows:
+        if not await Media.filter(blob_id=sha256).exclude(id=media_id).exists():
+            blob = await Blob.get_or_none(sha256=sha256)
+            if blob is not None:
+                keys = [blob_key(sha256, blob.format)]
+                keys += [derivative_key(sha256, v) for v in images.VARIANTS]
+                keys += [public_key(sha256, v) for v in images.VARIANTS]
+                for key in keys:
+                    await asyncio.to_thread(store.delete, key)
+        await Upload.filter(media_id=media_id).update(media_id=None)
+        await Media.filter(id=media_id).delete()
+        if not await Media.filter(blob_id=sha256).exists():
+            await UsedPhoto.filter(blob_sha256=sha256).delete()
+            await Blob.filter(sha256=sha256).delete()
+    return len(rows)
+
+
+async def erase_media_job(media_ids: list[str]) -> int:
+    """The job `erase_media`: uploads deleted on a legal request (core/enforcement erase and retention)."""
+    return await erase_media(media_ids=media_ids, store=get_store(get_settings()))
 
 
 async def _drop_chunks(upload_id: int, chunks: int, store: MediaStore) -> None:

@@ -17,5 +17,6 @@ GROUNDS = {
     "first_offence_not_listed": "该违法行为不在首违免罚清单内",
 }
 CAP_EXCEEDED = "{label}超过清单上限（{max}{unit}）"
+CAP_NOT_MEASURED = "未填写{label}，无法认定在清单上限（{max}{unit}）以内"
 CONFIDENCE = {"high": "高", "medium": "中", "low": "低"}
 PARTY_KINDS = {"person": "个人", "business": "单位"}

@@ -35,7 +35,7 @@ class FaceEncoding(Model):
 
     id = fields.BigIntField(primary_key=True)
     party: fields.ForeignKeyRelation[Party] = fields.ForeignKeyField(
-        "tongguan.Party", related_name="encodings", on_delete=fields.CASCADE
+        "tongguan.Party", related_name="encodings", on_delete=fields.CASCADE, db_index=True
     )
     sealed = fields.TextField()
     created_at = fields.DatetimeField(auto_now_add=True)
@@ -79,6 +79,19 @@ class FaceSearch(Model):
 
     class Meta:
         table = "enf_face_search"
+
+
+class FaceSearchHit(Model):
+    """A party an identify request showed: what an export lists and what lets the officer open the party."""
+
+    id = fields.BigIntField(primary_key=True)
+    search_id = fields.UUIDField(db_index=True)
+    party_id = fields.BigIntField(db_index=True)
+    officer_id = fields.BigIntField()
+    at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "enf_face_search_hit"
 
 
 class Violation(Model):

@@ -5,10 +5,11 @@ Every write that adds or removes an encoding (a decision, the retention job, an 
 so every API process on every machine answers from the register as committed, with no message that can be lost.
 
 PostgreSQL hands out sequence numbers at insert, not at commit: a transaction that commits late can leave a row
-behind a higher number already read. So each catch-up also re-reads the last `RECENT_S` seconds of the log.
-Replaying is idempotent (an add replaces, a removal of an absent key does nothing), and an encoding once removed
-is never added back from an older row. A process that fell so far behind that the log was pruned past its
-position (a week without a search) loads the register anew.
+behind a higher number already read. So each catch-up also re-reads the rows written from `RECENT_S` seconds
+before the previous read (a write transaction here lasts milliseconds; the machines' clocks must agree within
+that margin). Replaying is idempotent: an add replaces, a removal of an absent key does nothing, and an add whose
+encoding row is gone is skipped (the row is deleted with its removal, in one transaction). A process that fell so
+far behind that the log was pruned past its position (a week without a search) loads the register anew.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ log = logging.getLogger("tongguan.enforcement")
 DIM = 128
 FACE_LABEL = "face"
 RECENT_S = 60
+RETRY_LOAD_S = 30
 LOAD_PAGE = 20_000
 
 
@@ -54,8 +56,9 @@ class FaceRegister:
         self.index: FaceIndex | None = None
         self.party_of: dict[int, int] = {}
         self.seq = 0
-        self.removed: set[int] = set()
+        self.read_at = clock.now()
         self._lock = asyncio.Lock()
+        self._failure: tuple[float, Exception] | None = None
 
     async def search(self, encoding: NDArray[np.float32], *, k: int) -> list[tuple[int, int, float]]:
         """(party, encoding, distance) of the `k` nearest encodings, nearest first, from the register as committed."""
@@ -67,7 +70,16 @@ class FaceRegister:
         """The index, loaded on first use and brought up to date with the change log."""
         async with self._lock:
             if self.index is None:
-                await self._load()
+                if self._failure is not None and time.monotonic() - self._failure[0] < RETRY_LOAD_S:
+                    # A load that failed (a key missing, the database away) is not retried by every request in a
+                    # queue behind the lock: the same error for a while, then one new attempt.
+                    raise self._failure[1]
+                try:
+                    await self._load()
+                except Exception as exc:
+                    self._failure = (time.monotonic(), exc)
+                    raise
+                self._failure = None
             else:
                 await self._catch_up()
             assert self.index is not None
@@ -75,7 +87,8 @@ class FaceRegister:
 
     async def _load(self) -> None:
         started = time.perf_counter()
-        # The log's position first: whatever commits while the encodings are read is replayed after.
+        # The log's position and the time first: whatever commits while the encodings are read is replayed after.
+        read_at = clock.now()
         top = await _seq_at("-seq")
         count = await FaceEncoding.all().count()
         index = make_index(self.kind, size_hint=count)
@@ -92,9 +105,11 @@ class FaceRegister:
                 break
             last = rows[-1][0]
             keys, vectors = await asyncio.to_thread(self._open_rows, rows)
-            index.add(keys, vectors)
+            # Off the event loop: training the IVF cells and filling them takes seconds, and the API serves meanwhile.
+            await asyncio.to_thread(index.add, keys, vectors)
             party_of.update((row[0], row[1]) for row in rows)
-        self.index, self.party_of, self.seq, self.removed = index, party_of, top or 0, set()
+        self.index, self.party_of = index, party_of
+        self.seq, self.read_at = (top if top is not None else 0), read_at
         await self._catch_up()
         log.info(
             "face register loaded",
@@ -110,34 +125,38 @@ class FaceRegister:
     async def _catch_up(self) -> None:
         assert self.index is not None
         oldest = await _seq_at("seq")
-        if oldest is not None and self.seq and oldest > self.seq + 1:
-            # Rows after our position were pruned (or rolled back: a harmless reload) before we saw them.
+        if oldest is not None and oldest > self.seq + 1:
+            # Rows after our position were pruned before we saw them (or rolled back: a harmless reload).
             log.info("face register behind the pruned change log; reloading")
             await self._load()
             return
-        recent = clock.now() - timedelta(seconds=RECENT_S)
+        read_at = clock.now()
+        # Rows numbered below our position that committed after our last read are in this window.
+        since = self.read_at - timedelta(seconds=RECENT_S)
         changes = (
-            await FaceIndexChange.filter(Q(seq__gt=self.seq) | Q(at__gte=recent))
+            await FaceIndexChange.filter(Q(seq__gt=self.seq) | Q(at__gte=since))
             .order_by("seq")
             .values_list("seq", "encoding_id", "party_id", "added")
         )
-        if not changes:
-            return
-        added = {enc for _, enc, _, is_add in changes if is_add and enc not in self.removed}
+        added = {enc for _, enc, _, is_add in changes if is_add}
         sealed = dict(await FaceEncoding.filter(id__in=added).values_list("id", "sealed")) if added else {}
+        # Everything is opened before anything is applied: a value that does not open (a key dropped too early)
+        # fails this catch-up whole, and the next one tries the same rows again.
+        opened = {
+            enc: self._open_rows([(enc, party, sealed[enc])])
+            for _, enc, party, is_add in changes
+            if is_add and enc in sealed
+        }
         for seq, encoding_id, party_id, is_add in changes:
-            self.seq = max(self.seq, seq)
-            if is_add:
-                # An encoding whose row is gone was removed by a later change, replayed below or already.
-                if encoding_id in self.removed or encoding_id not in sealed:
-                    continue
-                keys, vectors = self._open_rows([(encoding_id, party_id, sealed[encoding_id])])
-                self.index.add(keys, vectors)
+            if is_add and encoding_id in opened:
+                # An add whose row is gone was removed since; its removal is in the log too.
+                self.index.add(*opened[encoding_id])
                 self.party_of[encoding_id] = party_id
-            else:
-                self.removed.add(encoding_id)
+            elif not is_add:
                 self.index.remove([encoding_id])
                 self.party_of.pop(encoding_id, None)
+            self.seq = max(self.seq, seq)
+        self.read_at = read_at
 
     def _open_rows(self, rows: list[tuple[int, int, str]]) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
         keys = np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
+from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
@@ -29,11 +30,20 @@ from core.cases.workflow import Actor
 from core.enforcement import rules
 from core.enforcement.catalog import Catalog, ViolationType
 from core.enforcement.keys import Keyring, keyring_from
-from core.enforcement.models import Decision, FaceEncoding, FaceIndexChange, FaceSearch, Party, Violation
+from core.enforcement.models import (
+    Decision,
+    FaceEncoding,
+    FaceIndexChange,
+    FaceSearch,
+    FaceSearchHit,
+    Party,
+    Violation,
+)
 from core.enforcement.register import FACE_LABEL, FaceRegister, pack
 from core.errors import ConflictError, NotFoundError, PermissionDenied, ValidationFailed
 from core.logs import request_id_var
 from core.media.models import Media
+from core.outbox import service as outbox
 from core.progress import NoProgress, ProgressSink
 from core.settings import Settings, get_settings
 
@@ -44,6 +54,7 @@ PHONE_LABEL = "phone"
 HELD_LABEL = "held_face"
 CHANGE_LOG_DAYS = 7  # index changes older than this are pruned; a process further behind reloads
 PARTY_KINDS = ("person", "business")
+VIEW_AFTER_SEARCH = timedelta(days=1)  # an officer may open a party their search showed for this long
 ID_TYPES = ("resident_id", "passport", "business_license", "other")
 
 
@@ -177,6 +188,9 @@ async def search_faces(
             held_until=held_until,
             photo_id=photo_id,
         )
+        await FaceSearchHit.bulk_create(
+            [FaceSearchHit(search_id=search.id, party_id=c.party.id, officer_id=int(actor.id)) for c in candidates]
+        )
         await audit.record(
             actor_type="staff",
             actor_id=actor.id,
@@ -188,6 +202,11 @@ async def search_faces(
             request_id=request_id_var.get(),
         )
     return SearchResult(search.id, [tuple(f) for f in faces], chosen, candidates, held_until)  # type: ignore[misc]
+
+
+async def attach_photo(*, search_id: uuid.UUID, photo_id: str) -> None:
+    """The photo of a search, kept as evidence (stored once the search succeeded: a failed one keeps nothing)."""
+    await FaceSearch.filter(id=search_id).update(photo_id=photo_id)
 
 
 async def party_views(party_ids: Sequence[int], *, keyring: Keyring, catalog: Catalog) -> dict[int, PartyView]:
@@ -241,8 +260,15 @@ def _masked(tail: str) -> str:
 async def view_party(
     *, actor: Actor, party_id: int, purpose: str, case_id: int | None, keyring: Keyring, catalog: Catalog
 ) -> PartyView:
-    """One party with its history, for an officer; the view is audited with its purpose."""
-    require_officer(actor)
+    """One party with its history, for an officer; the view is audited with its purpose.
+
+    Not a directory: an officer opens a party their own search showed within a day, or one their organ has a
+    violation of. Any other id is "not found", so walking the ids tells nothing.
+    """
+    organ = require_officer(actor)
+    shown = FaceSearchHit.filter(party_id=party_id, officer_id=int(actor.id), at__gte=clock.now() - VIEW_AFTER_SEARCH)
+    if not await shown.exists() and not await Violation.filter(party_id=party_id, organ=organ).exists():
+        raise NotFoundError("party_not_found", f"there is no party {party_id} among yours")
     views = await party_views([party_id], keyring=keyring, catalog=catalog)
     if party_id not in views:
         raise NotFoundError("party_not_found", f"there is no party {party_id}")
@@ -325,13 +351,21 @@ def months_after(moment: datetime, months: int) -> datetime:
 
 
 async def decide(
-    *, actor: Actor, data: DecisionIn, keyring: Keyring, settings: Settings, catalog: Catalog
+    *, actor: Actor, data: DecisionIn, register: FaceRegister, settings: Settings, catalog: Catalog
 ) -> DecisionResult:
-    """Record a violation and its decision for a matched, found or new party; returns what the rules suggested."""
+    """Record a violation and its decision for a matched, found or new party; returns what the rules suggested.
+
+    A face joins a party only when the search showed that party (or the party has no face yet): a slip of the
+    finger or a mistyped identity number must not put one person's face on another's record.
+    """
     organ = require_officer(actor)
+    keyring = register.keyring
     kind = catalog.type(data.type_code)
     if data.outcome is not None and data.outcome not in rules.OUTCOMES:
         raise ValidationFailed("bad_outcome", f"outcome is one of {', '.join(rules.OUTCOMES)}")
+    if data.outcome is not None and not rules.allowed(kind, data.outcome):
+        raise ValidationFailed("outcome_not_listed", f"{kind.code} is not on the list for {data.outcome}")
+    rules.check_measures(kind, data.facts)
     reason = " ".join(data.reason.split())
     now = clock.now()
     found_at = _china(data.found_at) if data.found_at else now
@@ -342,14 +376,23 @@ async def decide(
     if data.party_id is None and data.search_id is None and not (data.new_party and data.new_party.id_number):
         raise ValidationFailed("party_required", "name a party: a matched party, an identify result or an identity")
     await _check_photos([*data.photos, *([data.commitment_photo_id] if data.commitment_photo_id else [])], actor)
+    if data.search_id is not None and data.party_id is None:
+        # Another officer may have registered this person since the search: one person, one record.
+        held_now = await _held_encoding(data.search_id, actor=actor, keyring=keyring)
+        if held_now is not None:
+            for party_id, _, distance in await register.search(held_now, k=settings.face_encodings_per_party):
+                if distance < settings.face_match_distance:
+                    raise ConflictError("party_matched", f"party {party_id} has this face now; name that party")
     async with in_transaction():
         held = await _held_encoding(data.search_id, actor=actor, keyring=keyring) if data.search_id else None
         if data.search_id is not None and held is None and data.party_id is None:
             raise ConflictError("search_used", "this identify result registered a party already; name that party")
         party, created = await _party_for(data, keyring=keyring, actor=actor, settings=settings, found_at=found_at)
         if held is not None:
+            if not created and not await _face_fits(party.id, data.search_id):
+                raise ConflictError("face_not_matched", f"the search did not show party {party.id}")
             await _add_encoding(party, held, keyring=keyring, keep=settings.face_encodings_per_party)
-            await FaceSearch.filter(id=data.search_id).update(held_sealed=None, held_until=None)
+            await FaceSearch.filter(id=data.search_id).update(held_sealed=None)
         since = months_before(found_at, settings.enforcement_window_months)
         earlier = await Violation.filter(
             party_id=party.id, type_code=kind.code, organ=organ, found_at__gte=since, found_at__lt=found_at
@@ -475,11 +518,19 @@ async def _held_encoding(search_id: uuid.UUID, *, actor: Actor, keyring: Keyring
     search = await FaceSearch.filter(id=search_id, officer_id=int(actor.id)).select_for_update().first()
     if search is None:
         raise NotFoundError("search_not_found", "no identify result of yours has this id")
-    if search.held_sealed is None:
-        return None
+    # Used by a decision: held_sealed cleared, held_until kept. Expired: past held_until (cleared or not yet).
     if search.held_until is not None and search.held_until < clock.now():
         raise ConflictError("search_expired", "this identify result has expired; identify again")
+    if search.held_sealed is None:
+        return None
     return np.frombuffer(keyring.open(search.held_sealed, label=HELD_LABEL), dtype="<f4").astype(np.float32)
+
+
+async def _face_fits(party_id: int, search_id: uuid.UUID | None) -> bool:
+    """A search's face may join a party the search showed, or a party with no face yet."""
+    if search_id is not None and await FaceSearchHit.filter(search_id=search_id, party_id=party_id).exists():
+        return True
+    return not await FaceEncoding.filter(party_id=party_id).exists()
 
 
 async def _party_for(
@@ -505,7 +556,7 @@ async def _party_for(
         if known is not None:
             return known, False  # the same person, registered before (perhaps without a face)
     phone = "".join(new.phone.split())
-    party = await Party.create(
+    fields: dict[str, Any] = dict(
         kind=new.kind,
         name=" ".join(new.name.split())[:64],
         id_type=new.id_type if number else "",
@@ -517,7 +568,14 @@ async def _party_for(
         created_by_id=int(actor.id),
         retain_until=months_after(found_at, settings.enforcement_retention_months),
     )
-    return party, True
+    try:
+        async with in_transaction():  # a savepoint: the unique identity hash may lose a race to another decision
+            return await Party.create(**fields), True
+    except IntegrityError:
+        known = await Party.filter(id_hash=id_hash).select_for_update().first()
+        if id_hash is None or known is None:
+            raise
+        return known, False
 
 
 async def _add_encoding(party: Party, encoding: NDArray[np.float32], *, keyring: Keyring, keep: int) -> None:
@@ -647,37 +705,61 @@ async def erase_party(*, actor: Actor, party_id: int, reason: str) -> dict[str, 
 
 
 async def _delete_parties(party_ids: list[int]) -> dict[str, int]:
-    """Delete parties with their encodings (logged for the indexes), violations, decisions and search mentions."""
+    """Delete locked parties with their encodings (logged for the indexes), violations, decisions, the identify
+    results that still hold a face shown with them, and (by a job) the photos of their violations and searches."""
     encodings = await FaceEncoding.filter(party_id__in=party_ids).values_list("id", "party_id")
     if encodings:
         await FaceIndexChange.bulk_create(
             [FaceIndexChange(encoding_id=e, party_id=p, added=False) for e, p in encodings]
         )
-    violations = await Violation.filter(party_id__in=party_ids).values_list("id", flat=True)
-    decisions = await Decision.filter(violation_id__in=list(violations)).delete()
+    violations = await Violation.filter(party_id__in=party_ids).values_list(
+        "id", "photos", "commitment_photo_id", "search_id"
+    )
+    # The searches that showed the party, and those that registered it (their photo is the party's face too).
+    searches = {*await FaceSearchHit.filter(party_id__in=party_ids).values_list("search_id", flat=True)}
+    searches |= {v[3] for v in violations if v[3]}
+    photos = {p for _, shown, letter, _ in violations for p in [*shown, letter] if p}
+    photos |= set(
+        await FaceSearch.filter(id__in=list(searches), photo_id__not_isnull=True).values_list("photo_id", flat=True)
+    )
+    await FaceSearch.filter(id__in=list(searches)).update(held_sealed=None)
+    decisions = await Decision.filter(violation_id__in=[v[0] for v in violations]).delete()
     await FaceEncoding.filter(party_id__in=party_ids).delete()
     await Violation.filter(party_id__in=party_ids).delete()
+    await FaceSearchHit.filter(party_id__in=party_ids).delete()
     # Searches and audit entries that showed the party keep its number, which now points at nothing.
     parties = await Party.filter(id__in=party_ids).delete()
-    return {"parties": parties, "encodings": len(encodings), "violations": len(violations), "decisions": decisions}
+    if photos:
+        # Files leave the store by a job (media/ owns the store); it is written here, so it cannot be lost.
+        key = f"erase_media:{min(party_ids)}:{len(party_ids)}:{uuid.uuid4().hex}"
+        await outbox.add(task="erase_media", args={"media_ids": sorted(photos)}, dedupe_key=key)
+    return {
+        "parties": parties,
+        "encodings": len(encodings),
+        "violations": len(violations),
+        "decisions": decisions,
+        "photos": len(photos),
+    }
 
 
 async def retention_job(*, progress: ProgressSink | None = None) -> dict[str, int]:
     """The job `face_retention`: delete parties past retention, drop held encodings, prune the index change log.
 
-    Runs nightly; safe to run twice (it deletes only what is due, and nothing is due twice).
+    Runs nightly; safe to run twice (it deletes only what is due, and nothing is due twice). Each batch locks its
+    parties and checks their time again, so a decision that renewed a party meanwhile keeps it.
     """
     now = clock.now()
     due = [int(i) for i in await Party.filter(retain_until__lt=now).values_list("id", flat=True)]  # type: ignore[call-overload]
-    deleted = {"parties": 0, "encodings": 0, "violations": 0, "decisions": 0}
+    deleted = {"parties": 0, "encodings": 0, "violations": 0, "decisions": 0, "photos": 0}
     progress = progress or NoProgress()
     progress.phase("parties past retention", len(due))
     for start in range(0, len(due), 500):
         async with in_transaction():
-            counts = await _delete_parties(due[start : start + 500])
-        deleted = {k: deleted[k] + counts[k] for k in deleted}
-        progress.advance(counts["parties"])
-    if due:
+            locked = await Party.filter(id__in=due[start : start + 500], retain_until__lt=now).select_for_update()
+            counts = await _delete_parties([p.id for p in locked]) if locked else {}
+        deleted = {k: deleted[k] + counts.get(k, 0) for k in deleted}
+        progress.advance(min(500, len(due) - start))
+    if deleted["parties"]:
         await audit.record(
             actor_type="system",
             actor_id="face_retention",
@@ -687,10 +769,18 @@ async def retention_job(*, progress: ProgressSink | None = None) -> dict[str, in
             purpose="retention period ended",
             detail={**deleted, "party_ids": due[:1000]},
         )
-    held = await FaceSearch.filter(held_until__lt=now).update(held_sealed=None, held_until=None)
-    pruned = await FaceIndexChange.filter(at__lt=now - timedelta(days=CHANGE_LOG_DAYS)).delete()
+    held = await drop_held_job()
+    # The newest change is never pruned: a process compares its position with the oldest row left.
+    newest = await FaceIndexChange.all().order_by("-seq").only("seq").first()
+    old_changes = FaceIndexChange.filter(at__lt=now - timedelta(days=CHANGE_LOG_DAYS))
+    pruned = await old_changes.filter(seq__lt=newest.seq).delete() if newest else 0
     log.info("face retention", extra={"fields": {**deleted, "held_dropped": held, "changes_pruned": pruned}})
     return {**deleted, "held_dropped": held, "changes_pruned": pruned}
+
+
+async def drop_held_job() -> int:
+    """The job `face_holds` (every ten minutes): identify results past their time lose the face they held."""
+    return await FaceSearch.filter(held_until__lt=clock.now(), held_sealed__not_isnull=True).update(held_sealed=None)
 
 
 async def rekey_job(
@@ -705,35 +795,47 @@ async def rekey_job(
     prefix = f"{ring.current}."
     counts = {"encodings": 0, "parties": 0, "searches": 0}
     progress.phase("face encodings", await FaceEncoding.exclude(sealed__startswith=prefix).count())
+    last = 0
     while True:
-        rows = await FaceEncoding.exclude(sealed__startswith=prefix).limit(batch).values_list("id", "sealed")
+        # Walk by id: each page is read once, whatever its rows' keys.
+        rows = await FaceEncoding.filter(id__gt=last).order_by("id").limit(batch).values_list("id", "sealed")
+        if not rows:
+            break
+        last = rows[-1][0]
         for row_id, sealed in rows:
-            await FaceEncoding.filter(id=row_id, sealed=sealed).update(
+            if sealed.startswith(prefix):
+                continue
+            # Only if unchanged since read: a row re-sealed or deleted meanwhile is left as it is.
+            counts["encodings"] += await FaceEncoding.filter(id=row_id, sealed=sealed).update(
                 sealed=ring.seal(ring.open(sealed, label=FACE_LABEL), label=FACE_LABEL)
             )
-        counts["encodings"] += len(rows)
-        progress.advance(len(rows))
-        if len(rows) < batch:
-            break
+            progress.advance()
     stale = Q(id_sealed__not_isnull=True) & ~Q(id_sealed__startswith=prefix)
     stale |= Q(phone_sealed__not_isnull=True) & ~Q(phone_sealed__startswith=prefix)
-    parties = await Party.filter(stale).only("id", "id_sealed", "phone_sealed")
-    progress.phase("identity numbers and phones", len(parties))
-    for party in parties:
-        progress.advance()
-        changes: dict[str, str] = {}
-        for column, label in (("id_sealed", ID_LABEL), ("phone_sealed", PHONE_LABEL)):
-            sealed = getattr(party, column)
-            if sealed and not sealed.startswith(prefix):
-                changes[column] = ring.seal(ring.open(sealed, label=label), label=label)
-        if changes:
-            await Party.filter(id=party.id).update(**changes)
-            counts["parties"] += 1
-    for search in await FaceSearch.filter(held_sealed__not_isnull=True).exclude(held_sealed__startswith=prefix):
-        assert search.held_sealed is not None
-        await FaceSearch.filter(id=search.id).update(
-            held_sealed=ring.seal(ring.open(search.held_sealed, label=HELD_LABEL), label=HELD_LABEL)
+    progress.phase("identity numbers and phones", await Party.filter(stale).count())
+    last = 0
+    while True:
+        parties = (
+            await Party.filter(stale, id__gt=last).order_by("id").limit(batch).only("id", "id_sealed", "phone_sealed")
         )
-        counts["searches"] += 1
+        if not parties:
+            break
+        last = parties[-1].id
+        for party in parties:
+            progress.advance()
+            changes: dict[str, str] = {}
+            for column, label in (("id_sealed", ID_LABEL), ("phone_sealed", PHONE_LABEL)):
+                sealed = getattr(party, column)
+                if sealed and not sealed.startswith(prefix):
+                    changes[column] = ring.seal(ring.open(sealed, label=label), label=label)
+            if changes:
+                unchanged = {column: getattr(party, column) for column in changes}
+                counts["parties"] += await Party.filter(id=party.id, **unchanged).update(**changes)
+    holding = FaceSearch.filter(held_sealed__not_isnull=True).exclude(held_sealed__startswith=prefix)
+    for search_id, held in await holding.values_list("id", "held_sealed"):
+        # Filtered on the old value: a hold a decision used (cleared) meanwhile is not brought back.
+        counts["searches"] += await FaceSearch.filter(id=search_id, held_sealed=held).update(
+            held_sealed=ring.seal(ring.open(held, label=HELD_LABEL), label=HELD_LABEL)
+        )
     log.info("face keys rotated", extra={"fields": {**counts, "key": ring.current}})
     return counts

@@ -45,6 +45,18 @@ class Migration(migrations.Migration):
             bases=['Model'],
         ),
         ops.CreateModel(
+            name='FaceSearchHit',
+            fields=[
+                ('id', fields.BigIntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('search_id', fields.UUIDField(db_index=True)),
+                ('party_id', fields.BigIntField(db_index=True)),
+                ('officer_id', fields.BigIntField()),
+                ('at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
+            ],
+            options={'table': 'enf_face_search_hit', 'app': 'tongguan', 'pk_attr': 'id', 'table_description': 'A party an identify request showed: what an export lists and what lets the officer open the party.'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
             name='Party',
             fields=[
                 ('id', fields.BigIntField(generated=True, primary_key=True, unique=True, db_index=True)),
@@ -68,7 +80,7 @@ class Migration(migrations.Migration):
             name='FaceEncoding',
             fields=[
                 ('id', fields.BigIntField(generated=True, primary_key=True, unique=True, db_index=True)),
-                ('party', fields.ForeignKeyField('tongguan.Party', source_field='party_id', db_constraint=True, to_field='id', related_name='encodings', on_delete=OnDelete.CASCADE)),
+                ('party', fields.ForeignKeyField('tongguan.Party', source_field='party_id', db_index=True, db_constraint=True, to_field='id', related_name='encodings', on_delete=OnDelete.CASCADE)),
                 ('sealed', fields.TextField(unique=False)),
                 ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
             ],

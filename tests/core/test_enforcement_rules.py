@@ -12,7 +12,7 @@ from core.enforcement import rules
 from core.enforcement.catalog import load_catalog
 from core.enforcement.keys import SealError, keyring_from, new_key_line
 from core.enforcement.service import confidence, months_after, months_before
-from core.errors import NotFoundError
+from core.errors import NotFoundError, ValidationFailed
 from core.settings import Settings
 
 CATALOG = load_catalog()
@@ -22,7 +22,8 @@ ROADSIDE = CATALOG.type("SR10")  # 轻微不罚 only
 
 
 def facts(**changes) -> rules.Facts:
-    base = {"minor": True, "corrected": True, "corrected_promptly": True, "harm": False, "measures": {}}
+    measured = {"area_m2": 1.0, "length_m": 1.0}  # within the caps of the types used here
+    base = {"minor": True, "corrected": True, "corrected_promptly": True, "harm": False, "measures": measured}
     return rules.Facts(**{**base, **changes})
 
 
@@ -42,14 +43,31 @@ def test_a_first_offence_with_minor_harm_is_spared_and_a_repeat_is_not():
 def test_uncorrected_or_serious_violations_take_the_normal_procedure():
     assert rules.suggest(STALLS, facts(corrected=False, corrected_promptly=False), earlier=0).outcome == rules.NORMAL
     assert rules.suggest(STALLS, facts(minor=False), earlier=0).outcome == rules.NORMAL
+    # Both exemptions need the correction made promptly (及时改正).
     late = rules.suggest(STALLS, facts(corrected_promptly=False), earlier=0)
-    assert late.outcome == rules.FIRST_OFFENCE and "not_prompt" in late.grounds
+    assert late.outcome == rules.NORMAL and "not_prompt" in late.grounds
 
 
 def test_a_measure_over_its_cap_is_not_minor_whatever_the_officer_ticked():
     over = rules.suggest(STALLS, facts(measures={"area_m2": 2.5}), earlier=0)
     assert over.outcome == rules.NORMAL and "cap_exceeded:area_m2" in over.grounds
     assert rules.suggest(STALLS, facts(measures={"area_m2": 2.0}), earlier=0).outcome == rules.MINOR
+    unmeasured = rules.suggest(STALLS, facts(measures={}), earlier=0)
+    assert unmeasured.outcome == rules.NORMAL and "cap_not_measured:area_m2" in unmeasured.grounds
+    assert rules.suggest(CATALOG.type("SR04"), facts(measures={}), earlier=0).outcome == rules.MINOR  # no caps
+
+
+@pytest.mark.parametrize("measures", [{"height_m": 1.0}, {"area_m2": -1.0}, {"area_m2": float("nan")}])
+def test_measures_the_caps_do_not_know_or_that_are_no_amount_are_refused(measures):
+    with pytest.raises(ValidationFailed) as refused:
+        rules.check_measures(STALLS, facts(measures=measures))
+    assert refused.value.code == "unknown_measure"
+
+
+def test_an_exemption_may_be_decided_only_where_the_list_grants_it():
+    assert rules.allowed(STALLS, rules.MINOR) and rules.allowed(STALLS, rules.FIRST_OFFENCE)
+    assert not rules.allowed(MUCK, rules.MINOR) and not rules.allowed(ROADSIDE, rules.FIRST_OFFENCE)
+    assert rules.allowed(ROADSIDE, rules.NORMAL)
 
 
 def test_only_the_exemptions_the_list_allows_for_a_type_are_suggested():

@@ -7,6 +7,7 @@ party's history; bad photos, roles and purposes are refused with nothing stored.
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 from datetime import UTC, timedelta
@@ -21,9 +22,11 @@ from core.accounts.models import StaffAccount
 from core.accounts.service import create_staff
 from core.audit.models import AuditEntry
 from core.enforcement import service
+from core.enforcement.catalog import load_catalog
 from core.enforcement.keys import keyring_from, new_key_line
 from core.enforcement.models import Decision, FaceEncoding, FaceSearch, Party, Violation
 from core.enforcement.register import FaceRegister
+from core.media.models import Blob, Media
 from core.regions.models import District
 from core.seed import DEMO_PASSWORD
 from core.settings import Settings
@@ -37,6 +40,7 @@ pytestmark = pytest.mark.slow
 
 MINOR_FACTS = {"minor": True, "corrected": True, "harm": False}  # 轻微不罚 applies
 FIRST_FACTS = {"minor": True, "corrected": True, "harm": True}  # harm, but minor and corrected: 首违免罚 only
+CAPS = {kind.code: kind.caps for kind in load_catalog().types}
 
 
 @pytest.fixture
@@ -62,8 +66,12 @@ async def identify(api: httpx.AsyncClient, headers: dict, data: bytes, **form) -
 
 
 async def decide(api: httpx.AsyncClient, headers: dict, **body) -> httpx.Response:
+    """A decision; facts without measures get the type's capped facts measured at half their caps."""
     body.setdefault("type", "SR01")
-    body.setdefault("facts", MINOR_FACTS)
+    facts = dict(body.get("facts", MINOR_FACTS))
+    if "measures" not in facts and body["type"] in CAPS:
+        facts["measures"] = {name: cap.max / 2 for name, cap in CAPS[body["type"]].items()}
+    body["facts"] = facts
     return await api.post("/field/v1/enforcement/decisions", json=body, headers=headers)
 
 
@@ -309,6 +317,9 @@ async def test_decisions_refuse_bad_input_and_change_nothing(api, officers, phot
         ({"party": party, "lon": 116.39, "lat": 39.9}, 422, "outside_city"),
         ({"party": party, "photos": ["nosuchphoto"]}, 422, "unknown_photo"),
         ({"party": party, "found_at": (clock.now() + timedelta(hours=2)).isoformat()}, 422, "time_in_future"),
+        ({"party": party, "facts": {**MINOR_FACTS, "measures": {"height_m": 1}}}, 422, "unknown_measure"),
+        ({"party": party, "facts": {**MINOR_FACTS, "measures": {"area_m2": -1}}}, 422, "invalid_request"),
+        ({"party": party, "type": "SR10", "outcome": "first_offence", "reason": "x"}, 422, "outcome_not_listed"),
     ]
     for body, status, code in bad:
         response = await decide(api, officer, **body)
@@ -419,7 +430,7 @@ async def test_retention_deletes_parties_past_their_time_and_their_faces(api, of
     old = (await register(api, officer, photo("obama.jpg"), name="旧")).get("party")
     kept = (await register(api, officer, photo("biden.jpg"), name="新")).get("party")
     await Party.filter(id=old).update(retain_until=clock.now() - timedelta(days=1))
-    stale = await identify(api, officer, photo("obama3.jpg"))
+    stale = await identify(api, officer, photo("biden.jpg"))  # shows the kept party; its hold expires
     await FaceSearch.filter(id=stale.json()["search"]).update(held_until=clock.now() - timedelta(minutes=1))
 
     first = await service.retention_job()
@@ -524,12 +535,84 @@ async def test_a_correction_is_recorded_on_time_or_late(api, officers, photo):
 
 
 async def test_a_time_with_another_zone_counts_in_the_first_offence_window(api, officers, photo):
+    """SQLite compares stored times as text in China time: a time sent in UTC must be compared as the same moment."""
     officer, _ = officers
-    party = (await register(api, officer, photo("obama.jpg"), facts=FIRST_FACTS))["party"]
-    # An hour ago, written in UTC: still inside the window, so this is a repeat.
-    earlier_utc = (clock.now() - timedelta(hours=1)).astimezone(UTC).isoformat()
-    repeat = await decide(api, officer, party=party, facts=FIRST_FACTS, found_at=earlier_utc)
+    half_an_hour_ago = (clock.now() - timedelta(minutes=30)).isoformat()
+    party = (await register(api, officer, photo("obama.jpg"), facts=FIRST_FACTS, found_at=half_an_hour_ago))["party"]
+    now_in_utc = clock.now().astimezone(UTC).isoformat()
+    repeat = await decide(api, officer, party=party, facts=FIRST_FACTS, found_at=now_in_utc)
     assert repeat.status_code == 201, repeat.text
-    assert repeat.json()["suggested"] == "first_offence"  # found before the other one: it is the first
-    latest = await decide(api, officer, party=party, facts=FIRST_FACTS)
-    assert latest.json()["earlier_violations"] == 2
+    assert repeat.json()["earlier_violations"] == 1 and repeat.json()["suggested"] == "normal"
+
+
+async def test_a_face_joins_only_a_party_its_search_showed(api, officers, photo):
+    officer, _ = officers
+    person = {"name": "吴某", "id_type": "resident_id", "id_number": "210102199202023333"}
+    known = await identify(api, officer, photo("obama.jpg"))
+    party = (await decide(api, officer, search=known.json()["search"], new_party=person)).json()["party"]
+    stranger = await identify(api, officer, photo("biden.jpg"))
+    before = await FaceEncoding.all().count()
+    named = await decide(api, officer, search=stranger.json()["search"], party=party)
+    assert named.status_code == 409 and named.json()["code"] == "face_not_matched"
+    # A mistyped identity number that belongs to someone else: the same refusal.
+    typed = await decide(api, officer, search=stranger.json()["search"], new_party=person)
+    assert typed.status_code == 409 and typed.json()["code"] == "face_not_matched"
+    assert await FaceEncoding.all().count() == before
+    # Without the face, the officer can still record the violation for the party the papers show.
+    assert (await decide(api, officer, party=party)).status_code == 201
+
+
+async def test_one_person_registered_twice_at_once_is_one_party(api, officers, photo):
+    mine, theirs = officers
+    first = await identify(api, mine, photo("obama.jpg"))
+    second = await identify(api, theirs, photo("obama2.jpg"))
+    assert not first.json()["matched"] and not second.json()["matched"]
+    assert (await decide(api, mine, search=first.json()["search"], new_party={"name": "郑某"})).status_code == 201
+    late = await decide(api, theirs, search=second.json()["search"], new_party={"name": "郑某"})
+    assert late.status_code == 409 and late.json()["code"] == "party_matched"
+    assert await Party.all().count() == 1
+
+
+async def test_two_decisions_at_once_with_one_new_identity_number_make_one_party(api, officers):
+    mine, theirs = officers
+    person = {"name": "冯某", "id_type": "resident_id", "id_number": "210102198101014444"}
+    answers = await asyncio.gather(decide(api, mine, new_party=person), decide(api, theirs, new_party=person))
+    assert [a.status_code for a in answers] == [201, 201], [a.text for a in answers]
+    assert len({a.json()["party"] for a in answers}) == 1
+    assert sorted(a.json()["party_created"] for a in answers) == [False, True]
+
+
+async def test_an_officer_opens_only_parties_of_their_searches_or_organ(api, officers, photo):
+    officer, other_organ = officers
+    party = (await register(api, officer, photo("obama.jpg")))["party"]
+    params = {"purpose": "核对身份"}
+    url = f"/field/v1/enforcement/parties/{party}"
+    walked = await api.get(url, params=params, headers=other_organ)
+    assert walked.status_code == 404 and walked.json()["code"] == "party_not_found"
+    assert (await identify(api, other_organ, photo("obama3.jpg"))).json()["matched"] is True
+    assert (await api.get(url, params=params, headers=other_organ)).status_code == 200
+
+
+async def test_erasing_a_party_deletes_their_photos_too(api, officers, photo):
+    officer, _ = officers
+    found = await identify(api, officer, photo("obama.jpg"), keep="true")
+    kept = found.json()["photo"]
+    evidence = await upload_photo(api, officer)
+    party = (
+        await decide(api, officer, search=found.json()["search"], new_party={"name": "陈某"}, photos=[evidence])
+    ).json()["party"]
+    blobs = await Media.filter(id__in=[kept, evidence]).values_list("blob_id", flat=True)
+    await create_staff(username="legal-admin", password=DEMO_PASSWORD, role="admin")
+    admin = await bearer(api, "legal-admin")
+    erased = await api.post(
+        f"/staff/v1/enforcement/parties/{party}/erase", json={"reason": "依法删除申请"}, headers=admin
+    )
+    assert erased.json()["erased"]["photos"] == 2
+    for _ in range(100):  # the embedded runner deletes the files with the `erase_media` job
+        if not await Media.filter(id__in=[kept, evidence]).exists():
+            break
+        await asyncio.sleep(0.05)
+    assert not await Media.filter(id__in=[kept, evidence]).exists()
+    assert not await Blob.filter(sha256__in=list(blobs)).exists()
+    media_root = api_state(api).settings.effective_media_root
+    assert not [p for p in media_root.rglob("*") if p.is_file() and any(b in p.name for b in blobs)]
