@@ -609,8 +609,8 @@ async def export_party(
     violations = await Violation.filter(party_id=party_id).order_by("found_at", "id")
     decisions = {d.violation_id: d for d in await Decision.filter(violation_id__in=[v.id for v in violations])}  # type: ignore[attr-defined]
     encodings = await FaceEncoding.filter(party_id=party_id).order_by("id").values_list("id", "created_at")
-    searches = await FaceSearch.filter(at__gte=party.created_at).order_by("at")
-    found_in = [s for s in searches if any(c.get("party") == party_id for c in s.candidates)]
+    shown_in = await FaceSearchHit.filter(party_id=party_id).values_list("search_id", flat=True)
+    found_in = await FaceSearch.filter(id__in=list(shown_in)).order_by("at")
     reads = await AuditEntry.filter(object_type="party", object_id=str(party_id)).order_by("at", "id")
     await audit.record(
         actor_type="staff",

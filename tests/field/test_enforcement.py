@@ -407,6 +407,7 @@ async def test_export_holds_the_identity_in_the_clear_but_no_encoding(api, offic
     person = {"name": "钱某", "id_type": "resident_id", "id_number": "210102198805056789", "phone": "13912345678"}
     found = await identify(api, officer, photo("obama.jpg"))
     party = (await decide(api, officer, search=found.json()["search"], new_party=person)).json()["party"]
+    assert (await identify(api, officer, photo("obama2.jpg"))).json()["matched"] is True
     await create_staff(username="legal-admin", password=DEMO_PASSWORD, role="admin")
     admin = await bearer(api, "legal-admin")
 
@@ -418,6 +419,7 @@ async def test_export_holds_the_identity_in_the_clear_but_no_encoding(api, offic
     body = response.json()
     assert body["party"]["id_number"] == "210102198805056789" and body["party"]["phone"] == "13912345678"
     assert body["face_encodings"]["count"] == 1  # counted, never exported
+    assert [x["purpose"] for x in body["searches_that_found_the_party"]] == ["现场核实当事人身份"]
     assert len(body["violations"]) == 1 and body["violations"][0]["decision"]["outcome"] == "minor"
     assert "sealed" not in json.dumps(body) and "dev." not in json.dumps(body)
     # The officer's view masks the numbers.
