@@ -3,14 +3,15 @@
 #
 #   bash bench/run.sh                        all of them, in order, then a summary
 #   bash bench/run.sh grid_lookup [ARGS...]  one of seed_city | grid_lookup | import_components | pipeline
-#                                            | media | notify | miniapp | chat | tracks | sync
+#                                            | media | notify | miniapp | chat | tracks | sync | face_identify
+#                                            | face_index
 #                                            (ARGS go to it)
 #   bash bench/run.sh summary [RUN_ID]       the summary of the latest (or a given) run
 #   bash bench/run.sh clean                  drop leftover tg_bench_* databases / temp dirs (after a SIGKILL)
 #
 # Figures are printed and appended as JSON lines to bench/out/results.jsonl. `pipeline` also needs Redis on
 # 127.0.0.1:6379 (it uses and flushes db 12; TG_BENCH_REDIS_URL to change); so do `notify`, `miniapp`, `chat`,
-# `tracks` and `sync`.
+# `tracks`, `sync` and the http part of `face_identify`. `face_index` needs neither (no database).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
@@ -18,17 +19,18 @@ if [ ! -x "$PY" ] || [ ! -x .venv/bin/tongguan ]; then
   echo "no .venv with tongguan: run scripts/install.sh --dev first" >&2
   exit 1
 fi
-ALL=(seed_city grid_lookup import_components pipeline media notify miniapp chat tracks sync)
+ALL=(seed_city grid_lookup import_components pipeline media notify miniapp chat tracks sync face_identify face_index)
 what=${1:-all}
 [ $# -gt 0 ] && shift
 case "$what" in
   all) benches=("${ALL[@]}") ;;
-  seed_city | grid_lookup | import_components | pipeline | media | notify | miniapp | chat | tracks | sync) benches=("$what") ;;
+  seed_city | grid_lookup | import_components | pipeline | media | notify | miniapp | chat | tracks | sync | face_identify \
+    | face_index) benches=("$what") ;;
   summary) exec "$PY" -m bench.summary "$@" ;;
   clean) exec "$PY" -m bench.clean ;;
   *)
     echo "usage: bash bench/run.sh [all | seed_city | grid_lookup | import_components | pipeline [ARGS...]" \
-      "| media | notify | miniapp | chat | tracks | sync | summary | clean]" >&2
+      "| media | notify | miniapp | chat | tracks | sync | face_identify | face_index | summary | clean]" >&2
     exit 2
     ;;
 esac

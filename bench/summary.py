@@ -69,6 +69,12 @@ LINES: list[tuple[str, str, str, str, str, str, Any]] = [
      -0.0001),
     ("sync", "checks", "not_replayed", "sync replays: items not answered as before", "{:,.0f}", "0", -0.0001),
     ("sync", "checks", "rows_changed", "sync replays: rows changed", "{:,.0f}", "0", -0.0001),
+    ("face_identify", "pipeline", "total_p50_ms", "identify 12 MP in-process (decode+detect+encode+search): p50",
+     "{:,.0f} ms", "≤ 300 ms", -300),
+    ("face_identify", "pipeline", "total_p99_ms", "identify 12 MP in-process: p99", "{:,.0f} ms", "≤ 300 ms", -300),
+    ("face_identify", "http", "p50_ms", "POST /field/v1/enforcement/identify 12 MP: p50", "{:,.0f} ms", "≤ 300 ms",
+     -300),
+    ("face_identify", "http", "p99_ms", "POST /field/v1/enforcement/identify 12 MP: p99", "{:,.0f} ms", "", None),
 ]  # fmt: skip
 
 

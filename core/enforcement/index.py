@@ -5,34 +5,36 @@ of the same person are taken to be the same person when their encodings are less
 process keeps the register's encodings in memory behind `FaceIndex` and asks it for the k nearest to a new encoding;
 the caller decides what "a match" is from the distances (`Match.distance` is euclidean, not squared).
 
-Two implementations, chosen by register size (`make_index(..., size_hint=N)` with "auto"):
+Two implementations, chosen by register size (`make_index(..., size_hint=N)` with "auto"). Figures are from the
+2-core machine, one BLAS thread (as the API processes run), on synthetic encodings (bench/README.md, "face_index"):
 
 * `ExactIndex` — a float32 matrix searched by brute force: ``|x|² - 2 x·q + |q|²`` for every row (one matrix-vector
   product through BLAS, norms precomputed), `np.argpartition` for the k best, then their distances computed again
   directly (``|x - q|``) so the figures returned carry no cancellation error. Exact by construction, 512 bytes per
-  encoding plus 12 for the norm and key (and the key → row dict), no build, every add / remove O(1) (amortised; the
-  capacity doubles). Its cost is one pass over the whole matrix per query, bound by memory bandwidth: on the 2-core
-  machine, p50 / p99 1.2 / 1.4 ms at 100,000 encodings, 2.4 / 5.2 ms at 200,000 and 23 / 66 ms at a million
-  (bench/README.md, "face_index"). Hence `AUTO_HNSW_FROM` = 200,000, where the exact p99 passes ~5 ms.
-* `HnswIndex` — usearch's HNSW graph (l2sq, f32 storage): a query visits a few thousand encodings instead of all of
-  them, at the price of a build (15–35 s per 100,000 encodings, 7–12 minutes for a million on two busy cores),
-  ~1.35× the exact matrix's memory (the links: ~870 MiB per million against ~650) and approximation.
+  encoding plus 12 for the norm and key (and the key → row dict; ~640 MiB of RSS per million), no build, every add /
+  remove O(1) (amortised; the capacity doubles). Its cost is one pass over the whole matrix per query, bound by
+  memory bandwidth: p50 / p99 2.2 / 2.4 ms at 100,000 encodings, 4.9 / 5.7 ms at 200,000 and 43 / 46–50 ms at a
+  million. Hence `AUTO_IVF_FROM` = 200,000, where the exact p99 passes 5 ms.
+* `IvfIndex` — faiss's IndexIVFFlat: k-means cells (≈ √N of them, from `size_hint`), each query scans the `nprobe`
+  (48) cells nearest to it. The vectors are stored whole, so whatever is found is at its exact distance and the
+  only error is a miss: the top-1 is never closer than the exact nearest. p50 / p99 0.5–0.6 / 0.6–0.7 ms at 100,000
+  (316 cells) and 3.4–3.5 / 3.8–4.3 ms at a million (1,000 cells); a single-threaded build of 1.3 s and 16–17 s
+  (at a million ~8 s of it the `add` that reaches `train_at` and trains the cells); ~680–745 MiB of RSS per
+  million.
 
 Recall means the share of queries for which the approximate index returns the same nearest key as the exact search
-(recall@1); the bench also reports it for the queries that matter, those whose exact nearest is a match (< 0.6).
-On the bench's synthetic encodings (identities drawn independently in all 128 dimensions, a person's photos ~0.4
-apart, different people ~1.5) HNSW does well at 100,000 (recall@1 0.993–0.996 at ~2 ms with the defaults below)
-but not at a million: 0.91–0.92 at 4.5–5.7 ms p50, 0.96 with expansion_search 1024 (9–10 ms p50), 0.976 with 2048
-(19 ms). Points without any low-dimensional structure are the hardest case for a graph index; real encodings are
-likely easier, but that is untested here. The defaults (connectivity 32, expansion_add 64, expansion_search 512)
-keep a search around 5 ms; raise `expansion_search` (a property, no rebuild) to trade time for recall. Replacing
-keys reuses the removed nodes' slots (memory stays flat) but wears the graph: after every vector of a 20,000-encoding
-index was replaced once, recall@1 fell from 0.98 to ~0.94–0.96, so a register with heavy churn wants a rebuild now
-and then.
+(recall@1). On the bench's synthetic encodings (identities drawn independently in all 128 dimensions, a person's
+photos ~0.4 apart, different people ~1.5), the queries that decide what an officer sees are those whose exact nearest
+is a match (< 0.6). For them IVF's recall@1 is 1.000 at 100,000 (900 queries) and 0.9994 at a million (9,000
+queries; nprobe 32: 0.996, 64: 0.9999, at 2.3 and 4.5 ms p50). Over all queries it is 0.94–0.96. The misses are the
+strangers', whose nearest (~1.1 away) is surrounded by many nearly as far; for them both indexes answer "no match".
+HNSW (usearch) was tried first: at a million it reached only recall@1 0.91–0.93 at ~5 ms, 0.976 at 19 ms
+(expansion_search 2048), after a 7–12 minute build, hence IVF. Real encodings are likely easier than these synthetic
+ones, but that is untested here.
 
 Keys are the register's non-negative int64 ids. Concurrency: searches may run concurrently with one another; an add
 or remove must not overlap anything else on the same index — its owner serialises writes (e.g. does everything on
-the event loop's thread, or holds a lock). usearch's own multi-threaded insertion is used only inside one `add` call.
+the event loop's thread, or holds a lock). faiss runs on one OpenMP thread (`IvfIndex` sets that for the process).
 """
 
 from __future__ import annotations
@@ -280,7 +282,7 @@ class IvfIndex:
         faiss.omp_set_num_threads(1)
         self.dim = _check_dim(dim)
         self.nlist = int(min(IVF_MAX_CELLS, max(IVF_MIN_CELLS, round(math.sqrt(max(size_hint, 1))))))
-        self.nprobe = int(nprobe)
+        self._nprobe = int(nprobe)
         self.train_at = IVF_TRAIN_PER_CELL * self.nlist
         self._pending: ExactIndex | None = ExactIndex(self.dim)
         self._index: Any = None
@@ -292,6 +294,17 @@ class IvfIndex:
     @property
     def trained(self) -> bool:
         return self._index is not None
+
+    @property
+    def nprobe(self) -> int:
+        """Cells scanned per query: more finds more of the true neighbours, in proportion more time."""
+        return self._nprobe
+
+    @nprobe.setter
+    def nprobe(self, value: int) -> None:
+        self._nprobe = int(value)
+        if self._index is not None:
+            self._index.nprobe = self._nprobe
 
     def add(self, keys: NDArray[np.int64], vectors: NDArray[np.float32]) -> None:
         k, v = _as_batch(keys, vectors, self.dim)
@@ -322,7 +335,7 @@ class IvfIndex:
             sample = vectors[np.sort(picks)]
         index.train(np.ascontiguousarray(sample))
         index.add_with_ids(np.ascontiguousarray(vectors), np.ascontiguousarray(keys))
-        index.nprobe = self.nprobe
+        index.nprobe = self._nprobe
         self._index, self._keys, self._pending = index, set(keys.tolist()), None
 
     def remove(self, keys: Iterable[int]) -> int:
