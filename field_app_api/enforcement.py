@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from core.enforcement import rules, service
 from core.enforcement.catalog import Catalog, catalog_at
-from core.enforcement.keys import Keyring, keyring_from
+from core.enforcement.keys import keyring_from
 from core.enforcement.messages import CAP_EXCEEDED, CAP_NOT_MEASURED, CONFIDENCE, GROUNDS, OUTCOMES, PARTY_KINDS
 from core.enforcement.register import FaceRegister
 from core.errors import ValidationFailed
@@ -41,10 +41,10 @@ router = APIRouter(prefix="/enforcement", tags=["field app: enforcement"])
 
 @dataclass
 class Enforcement:
-    """What the enforcement routes share in one process: keys, the exemption list, the face index and engine."""
+    """What the enforcement routes share in one process: the exemption list, the face index (with its keys) and the
+    face engine."""
 
     settings: Settings
-    keyring: Keyring
     catalog: Catalog
     register: FaceRegister
     _engine: FaceEngine | None = None
@@ -66,7 +66,6 @@ def enforcement_of(app: Any) -> Enforcement:
         keyring = keyring_from(settings)
         state = Enforcement(
             settings=settings,
-            keyring=keyring,
             catalog=catalog_at(settings.enforcement_catalog),
             register=FaceRegister(keyring=keyring, kind=settings.face_index),
         )
@@ -183,7 +182,6 @@ async def identify(
         chosen=read.chosen,
         purpose=purpose,
         case_id=case_id,
-        photo_id=None,
         register=state.register,
         settings=settings,
         catalog=state.catalog,
@@ -361,7 +359,6 @@ async def party(
         party_id=party_id,
         purpose=service.check_purpose(purpose),
         case_id=await service.case_id_of(case),
-        keyring=state.keyring,
         catalog=state.catalog,
     )
     return _party(view)

@@ -153,7 +153,6 @@ async def search_faces(
     chosen: int,
     purpose: str,
     case_id: int | None,
-    photo_id: str | None,
     register: FaceRegister,
     settings: Settings,
     catalog: Catalog,
@@ -167,7 +166,7 @@ async def search_faces(
         if distance < settings.face_match_distance and distance < best.get(party_id, math.inf):
             best[party_id] = distance
     ranked = sorted(best.items(), key=lambda item: item[1])[: settings.face_candidates]
-    views = await party_views([p for p, _ in ranked], keyring=register.keyring, catalog=catalog)
+    views = await party_views([p for p, _ in ranked], catalog=catalog)
     candidates = []
     for party_id, distance in ranked:
         if party_id in views:  # erased between the index and this read
@@ -186,7 +185,6 @@ async def search_faces(
             candidates=[{"party": c.party.id, "distance": c.distance} for c in candidates],
             held_sealed=register.keyring.seal(pack(encoding), label=HELD_LABEL),
             held_until=held_until,
-            photo_id=photo_id,
         )
         await FaceSearchHit.bulk_create(
             [FaceSearchHit(search_id=search.id, party_id=c.party.id, officer_id=int(actor.id)) for c in candidates]
@@ -209,7 +207,7 @@ async def attach_photo(*, search_id: uuid.UUID, photo_id: str) -> None:
     await FaceSearch.filter(id=search_id).update(photo_id=photo_id)
 
 
-async def party_views(party_ids: Sequence[int], *, keyring: Keyring, catalog: Catalog) -> dict[int, PartyView]:
+async def party_views(party_ids: Sequence[int], *, catalog: Catalog) -> dict[int, PartyView]:
     """Parties with their violation history (newest first), identity masked; no encoding, no audit (callers do)."""
     if not party_ids:
         return {}
@@ -257,9 +255,7 @@ def _masked(tail: str) -> str:
     return f"****{tail}" if tail else ""
 
 
-async def view_party(
-    *, actor: Actor, party_id: int, purpose: str, case_id: int | None, keyring: Keyring, catalog: Catalog
-) -> PartyView:
+async def view_party(*, actor: Actor, party_id: int, purpose: str, case_id: int | None, catalog: Catalog) -> PartyView:
     """One party with its history, for an officer; the view is audited with its purpose.
 
     Not a directory: an officer opens a party their own search showed within a day, or one their organ has a
@@ -269,7 +265,7 @@ async def view_party(
     shown = FaceSearchHit.filter(party_id=party_id, officer_id=int(actor.id), at__gte=clock.now() - VIEW_AFTER_SEARCH)
     if not await shown.exists() and not await Violation.filter(party_id=party_id, organ=organ).exists():
         raise NotFoundError("party_not_found", f"there is no party {party_id} among yours")
-    views = await party_views([party_id], keyring=keyring, catalog=catalog)
+    views = await party_views([party_id], catalog=catalog)
     if party_id not in views:
         raise NotFoundError("party_not_found", f"there is no party {party_id}")
     await audit.record(

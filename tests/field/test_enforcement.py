@@ -376,7 +376,7 @@ async def test_another_process_sees_a_new_party_and_forgets_an_erased_one(api, o
     """Another API process has an index of its own: what this one registers it finds at its next search, and an
     erase here reaches it too (through the change log, with no message between the processes)."""
     officer, _ = officers
-    elsewhere = FaceRegister(keyring=api_state(api).keyring, kind="exact")
+    elsewhere = FaceRegister(keyring=api_state(api).register.keyring, kind="exact")
     encoding = read_face(photo("obama2.jpg"), engine=api_state(api).engine()).encoding
     assert await elsewhere.search(encoding, k=3) == []  # loaded, empty
 
