@@ -32,3 +32,8 @@ def simulate(moment: datetime | None) -> None:
 def china(moment: datetime) -> datetime:
     """The same moment in China time (for filters on stored timestamps)."""
     return moment.astimezone(CHINA)
+
+
+def china_of(moment: datetime) -> datetime:
+    """A moment given by a client or a command in China time; a time without an offset is China time already."""
+    return china(moment) if moment.tzinfo is not None else moment.replace(tzinfo=CHINA)

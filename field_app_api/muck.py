@@ -66,8 +66,7 @@ class PositionIn(BaseModel):
             if not 0 <= self.t < _MAX_MS:
                 raise ValueError("t in epoch milliseconds is out of range")
             return datetime.fromtimestamp(self.t / 1000, clock.CHINA)
-        moment = datetime.fromisoformat(self.t)
-        return moment if moment.tzinfo is not None else moment.replace(tzinfo=clock.CHINA)
+        return clock.china_of(datetime.fromisoformat(self.t))
 
 
 class PositionsIn(BaseModel):

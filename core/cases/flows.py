@@ -22,9 +22,7 @@ async def sla_sweep(*, now: str | None = None) -> dict[str, int]:
     """Remind cases whose warning point passed and escalate overdue ones; safe to run twice or at once."""
     moment = clock.now()
     if now:
-        given = datetime.fromisoformat(now)
-        # A moment without an offset is China time, as everywhere else in the clock's arithmetic.
-        moment = clock.china(given if given.tzinfo else given.replace(tzinfo=clock.CHINA))
+        moment = clock.china_of(datetime.fromisoformat(now))
     warn = (
         await Case.filter(
             is_open=True,

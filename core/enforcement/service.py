@@ -364,7 +364,7 @@ async def decide(
     rules.check_measures(kind, data.facts)
     reason = " ".join(data.reason.split())
     now = clock.now()
-    found_at = _china(data.found_at) if data.found_at else now
+    found_at = clock.china_of(data.found_at) if data.found_at else now
     if found_at > now + timedelta(seconds=settings.field_clock_skew_s):
         raise ValidationFailed("time_in_future", "the violation cannot be found after now")
     if found_at < now - timedelta(hours=settings.field_max_age_hours):
@@ -466,11 +466,6 @@ async def decide(
         deadline,
         kind,
     )
-
-
-def _china(moment: datetime) -> datetime:
-    """A moment in China time (SQLite compares stored times as text); a time without a zone is China time."""
-    return clock.china(moment) if moment.tzinfo else moment.replace(tzinfo=clock.CHINA)
 
 
 async def record_correction(*, actor: Actor, violation_id: int, photos: list[str], note: str) -> Violation:

@@ -194,7 +194,7 @@ async def open_cases_feed(
         raise ValidationFailed("bad_limit", f"limit must be 1..{MAX_FEED_POINTS}")
     query = Case.filter(is_open=True, status__in=_OPEN_STATUSES)
     if since is not None:
-        query = query.filter(opened_at__gte=clock.china(since if since.tzinfo else since.replace(tzinfo=clock.CHINA)))
+        query = query.filter(opened_at__gte=clock.china_of(since))
     if bbox is not None and center is None and radius_m is None:
         min_lon, min_lat, max_lon, max_lat = _wgs84_bbox(bbox, parsed)
         query = query.filter(lat__gte=min_lat, lat__lte=max_lat, lon__gte=min_lon, lon__lte=max_lon)
