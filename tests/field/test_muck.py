@@ -205,6 +205,11 @@ async def test_an_alert_left_unreported_by_a_stopped_process_is_reported_by_its_
     alert = await MuckAlert.get()
     entry = await OutboxEntry.get(task="muck_report")
     assert entry.args == {"alert_id": alert.id}
+    # The embedded runner runs that job soon (and finds it done); wait for it, so it cannot run in the middle below.
+    for _ in range(200):
+        if (await OutboxEntry.get(id=entry.id)).status not in ("pending", "queued"):
+            break
+        await asyncio.sleep(0.05)
     # As if the process had stopped after writing the alert and its job, before noting the report.
     await MuckAlert.filter(id=alert.id).update(report_id=None)
 
