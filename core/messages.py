@@ -178,6 +178,7 @@ ERROR_TITLES = {
     "party_not_found": "当事人不存在或已被删除。",
     "party_required": "请选择比对到的当事人，或填写当事人身份信息后登记。",
     "bad_party": "当事人信息不正确，请检查类型、证件类型和证件号码。",
+    "bad_resident_id": "身份证号码有误（校验位不符），请核对后重新填写。",
     "search_not_found": "未找到您的这次人脸比对记录，请重新比对。",
     "search_expired": "人脸比对结果已过期，请重新拍照比对。",
     "unknown_violation_type": "违法行为类型不在免罚清单内，请重新选择。",

@@ -541,6 +541,9 @@ async def _party_for(
     number = "".join(new.id_number.split()).upper()
     if number and (len(number) < 4 or len(number) > 32):
         raise ValidationFailed("bad_party", "an identity number has 4 to 32 characters")
+    if new.id_type == "resident_id" and number and not resident_id_valid(number):
+        # A mistyped number would register the same person again, and give them a second first offence.
+        raise ValidationFailed("bad_resident_id", "not an 18-character resident ID number with a valid check digit")
     id_hash = keyring.lookup_hash(f"{new.id_type}:{number}") if number else None
     if id_hash:
         known = await Party.filter(id_hash=id_hash).select_for_update().first()
@@ -567,6 +570,16 @@ async def _party_for(
         if id_hash is None or known is None:
             raise
         return known, False
+
+
+_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+
+
+def resident_id_valid(number: str) -> bool:
+    """A mainland resident ID number (居民身份证号码, GB 11643): 17 digits and an ISO 7064 MOD 11-2 check character."""
+    if len(number) != 18 or not number[:17].isdigit():
+        return False
+    return "10X98765432"[sum(int(d) * w for d, w in zip(number[:17], _ID_WEIGHTS, strict=True)) % 11] == number[17]
 
 
 async def _add_encoding(party: Party, encoding: NDArray[np.float32], *, keyring: Keyring, keep: int) -> None:

@@ -11,7 +11,7 @@ from core import clock
 from core.enforcement import rules
 from core.enforcement.catalog import load_catalog
 from core.enforcement.keys import SealError, keyring_from, new_key_line
-from core.enforcement.service import confidence, months_after, months_before
+from core.enforcement.service import confidence, months_after, months_before, resident_id_valid
 from core.errors import NotFoundError, ValidationFailed
 from core.settings import Settings
 
@@ -134,3 +134,11 @@ def test_production_needs_face_keys_of_its_own():
     with pytest.raises(ValueError, match="TG_FACE_KEYS"):
         Settings(env="production", secret_key=strong, _env_file=None)
     Settings(env="production", secret_key=strong, face_keys=new_key_line("k1"), _env_file=None)
+
+
+def test_resident_id_numbers_carry_a_check_digit():
+    assert resident_id_valid("11010519491231002X")  # GB 11643's own example
+    assert resident_id_valid("210102197001012222")
+    assert not resident_id_valid("210102197001012223")  # one digit off
+    assert not resident_id_valid("21010219700101222")  # 17 characters
+    assert not resident_id_valid("21010219700101222A")

@@ -194,14 +194,14 @@ async def test_an_override_needs_a_reason_and_is_stored(api, officers, photo):
 
 async def test_an_identity_number_finds_the_party_registered_before(api, officers, photo):
     officer, _ = officers
-    person = {"name": "李四", "id_type": "resident_id", "id_number": "210102199001011234"}
+    person = {"name": "李四", "id_type": "resident_id", "id_number": "210102199001011237"}
     first = await register(api, officer, photo("obama.jpg"), name="李四")
     second = await decide(api, officer, new_party=person)
     third = await decide(api, officer, new_party=person, type="SR02")
     assert second.json()["party_created"] is True and second.json()["party"] != first["party"]
     assert third.json()["party_created"] is False and third.json()["party"] == second.json()["party"]
     party = await Party.get(id=second.json()["party"])
-    assert party.id_tail == "1234" and "210102" not in (party.id_sealed or "")
+    assert party.id_tail == "1237" and "210102" not in (party.id_sealed or "")
 
 
 async def test_several_faces_the_largest_is_used_and_the_others_can_be_picked(api, officers, test_images):
@@ -320,11 +320,13 @@ async def test_decisions_refuse_bad_input_and_change_nothing(api, officers, phot
         ({"party": party, "facts": {**MINOR_FACTS, "measures": {"height_m": 1}}}, 422, "unknown_measure"),
         ({"party": party, "facts": {**MINOR_FACTS, "measures": {"area_m2": -1}}}, 422, "invalid_request"),
         ({"party": party, "type": "SR10", "outcome": "first_offence", "reason": "x"}, 422, "outcome_not_listed"),
+        ({"new_party": {"id_type": "resident_id", "id_number": "210102199001011234"}}, 422, "bad_resident_id"),
     ]
     for body, status, code in bad:
         response = await decide(api, officer, **body)
         assert (response.status_code, response.json()["code"]) == (status, code), body
     assert (await Violation.all().count(), await Decision.all().count()) == before
+    assert await Party.all().count() == 1
 
 
 async def test_a_decision_keeps_its_evidence_and_place(api, officers, photo):
@@ -404,7 +406,7 @@ def api_state(api: httpx.AsyncClient):
 
 async def test_export_holds_the_identity_in_the_clear_but_no_encoding(api, officers, photo):
     officer, _ = officers
-    person = {"name": "钱某", "id_type": "resident_id", "id_number": "210102198805056789", "phone": "13912345678"}
+    person = {"name": "钱某", "id_type": "resident_id", "id_number": "210102198805056786", "phone": "13912345678"}
     found = await identify(api, officer, photo("obama.jpg"))
     party = (await decide(api, officer, search=found.json()["search"], new_party=person)).json()["party"]
     assert (await identify(api, officer, photo("obama2.jpg"))).json()["matched"] is True
@@ -417,14 +419,14 @@ async def test_export_holds_the_identity_in_the_clear_but_no_encoding(api, offic
     )
     assert response.status_code == 200, response.text
     body = response.json()
-    assert body["party"]["id_number"] == "210102198805056789" and body["party"]["phone"] == "13912345678"
+    assert body["party"]["id_number"] == "210102198805056786" and body["party"]["phone"] == "13912345678"
     assert body["face_encodings"]["count"] == 1  # counted, never exported
     assert [x["purpose"] for x in body["searches_that_found_the_party"]] == ["现场核实当事人身份"]
     assert len(body["violations"]) == 1 and body["violations"][0]["decision"]["outcome"] == "minor"
     assert "sealed" not in json.dumps(body) and "dev." not in json.dumps(body)
     # The officer's view masks the numbers.
     seen = await api.get(f"/field/v1/enforcement/parties/{party}", params={"purpose": "核对"}, headers=officer)
-    assert seen.json()["id_number"] == "****6789" and seen.json()["phone"] == "****5678"
+    assert seen.json()["id_number"] == "****6786" and seen.json()["phone"] == "****5678"
 
 
 async def test_retention_deletes_parties_past_their_time_and_their_faces(api, officers, photo):
@@ -549,7 +551,7 @@ async def test_a_time_with_another_zone_counts_in_the_first_offence_window(api, 
 
 async def test_a_face_joins_only_a_party_its_search_showed(api, officers, photo):
     officer, _ = officers
-    person = {"name": "吴某", "id_type": "resident_id", "id_number": "210102199202023333"}
+    person = {"name": "吴某", "id_type": "resident_id", "id_number": "210102199202023330"}
     known = await identify(api, officer, photo("obama.jpg"))
     party = (await decide(api, officer, search=known.json()["search"], new_party=person)).json()["party"]
     stranger = await identify(api, officer, photo("biden.jpg"))
@@ -577,7 +579,7 @@ async def test_one_person_registered_twice_at_once_is_one_party(api, officers, p
 
 async def test_two_decisions_at_once_with_one_new_identity_number_make_one_party(api, officers):
     mine, theirs = officers
-    person = {"name": "冯某", "id_type": "resident_id", "id_number": "210102198101014444"}
+    person = {"name": "冯某", "id_type": "resident_id", "id_number": "210102198101014449"}
     answers = await asyncio.gather(decide(api, mine, new_party=person), decide(api, theirs, new_party=person))
     assert [a.status_code for a in answers] == [201, 201], [a.text for a in answers]
     assert len({a.json()["party"] for a in answers}) == 1
