@@ -49,6 +49,10 @@ class Catalog(BaseModel):
             raise ValueError("violation type codes must be unique")
         return self
 
+    def names(self) -> dict[str, str]:
+        """Type code → name, for histories and exports."""
+        return {kind.code: kind.name for kind in self.types}
+
     def type(self, code: str) -> ViolationType:
         for kind in self.types:
             if kind.code == code:

@@ -77,6 +77,22 @@ def check_purpose(purpose: str | None) -> str:
     return text[:255]
 
 
+async def _audit(
+    actor: Actor, *, action: str, object_type: str, object_id: str, purpose: str, detail: dict | None = None
+) -> None:
+    """An audit entry for what a staff member did here, with the request it came in."""
+    await audit.record(
+        actor_type=actor.kind,
+        actor_id=actor.id,
+        action=action,
+        object_type=object_type,
+        object_id=object_id,
+        purpose=purpose,
+        detail=detail,
+        request_id=request_id_var.get(),
+    )
+
+
 async def case_id_of(number: str | None) -> int | None:
     """The id of the case a search or violation belongs to, from its number; None when none is given."""
     if not number or not number.strip():
@@ -189,15 +205,13 @@ async def search_faces(
         await FaceSearchHit.bulk_create(
             [FaceSearchHit(search_id=search.id, party_id=c.party.id, officer_id=int(actor.id)) for c in candidates]
         )
-        await audit.record(
-            actor_type="staff",
-            actor_id=actor.id,
+        await _audit(
+            actor,
             action="enforcement.face_search",
             object_type="face_search",
             object_id=str(search.id),
             purpose=purpose,
             detail={"case_id": case_id, "faces": len(faces), "parties": [c.party.id for c in candidates]},
-            request_id=request_id_var.get(),
         )
     return SearchResult(search.id, [tuple(f) for f in faces], chosen, candidates, held_until)  # type: ignore[misc]
 
@@ -217,7 +231,7 @@ async def party_views(party_ids: Sequence[int], *, catalog: Catalog) -> dict[int
     counts: dict[int, int] = {}
     for party_id in await FaceEncoding.filter(party_id__in=list(party_ids)).values_list("party_id", flat=True):
         counts[int(party_id)] = counts.get(int(party_id), 0) + 1  # type: ignore[call-overload]
-    names = {t.code: t.name for t in catalog.types}
+    names = catalog.names()
     history: dict[int, list[HistoryItem]] = {}
     for v in violations:
         d = decisions.get(v.id)
@@ -268,15 +282,13 @@ async def view_party(*, actor: Actor, party_id: int, purpose: str, case_id: int 
     views = await party_views([party_id], catalog=catalog)
     if party_id not in views:
         raise NotFoundError("party_not_found", f"there is no party {party_id}")
-    await audit.record(
-        actor_type="staff",
-        actor_id=actor.id,
+    await _audit(
+        actor,
         action="enforcement.party.read",
         object_type="party",
         object_id=str(party_id),
         purpose=purpose,
         detail={"case_id": case_id},
-        request_id=request_id_var.get(),
     )
     return views[party_id]
 
@@ -436,9 +448,8 @@ async def decide(
         last = max(party.last_violation_at or found_at, found_at)
         retain = max(party.retain_until, months_after(last, settings.enforcement_retention_months))
         await Party.filter(id=party.id).update(last_violation_at=last, retain_until=retain)
-        await audit.record(
-            actor_type="staff",
-            actor_id=actor.id,
+        await _audit(
+            actor,
             action="enforcement.decision",
             object_type="party",
             object_id=str(party.id),
@@ -452,7 +463,6 @@ async def decide(
                 "search": str(data.search_id) if data.search_id else None,
                 "party_created": created,
             },
-            request_id=request_id_var.get(),
         )
     return DecisionResult(
         decision.id,
@@ -484,15 +494,13 @@ async def record_correction(*, actor: Actor, violation_id: int, photos: list[str
         if note.strip():
             violation.education = f"{violation.education}\n{note.strip()}".strip()
         await violation.save(update_fields=["corrected", "corrected_at", "photos", "education"])
-        await audit.record(
-            actor_type="staff",
-            actor_id=actor.id,
+        await _audit(
+            actor,
             action="enforcement.correction",
             object_type="party",
             object_id=str(violation.party_id),  # type: ignore[attr-defined]
             purpose=f"violation {violation.id}",
             detail={"on_time": bool(violation.correction_deadline and now <= violation.correction_deadline)},
-            request_id=request_id_var.get(),
         )
     return violation
 
@@ -609,21 +617,19 @@ async def export_party(
     party = await Party.get_or_none(id=party_id)
     if party is None:
         raise NotFoundError("party_not_found", f"there is no party {party_id}")
-    names = {t.code: t.name for t in catalog.types}
+    names = catalog.names()
     violations = await Violation.filter(party_id=party_id).order_by("found_at", "id")
     decisions = {d.violation_id: d for d in await Decision.filter(violation_id__in=[v.id for v in violations])}  # type: ignore[attr-defined]
     encodings = await FaceEncoding.filter(party_id=party_id).order_by("id").values_list("id", "created_at")
     shown_in = await FaceSearchHit.filter(party_id=party_id).values_list("search_id", flat=True)
     found_in = await FaceSearch.filter(id__in=list(shown_in)).order_by("at")
     reads = await AuditEntry.filter(object_type="party", object_id=str(party_id)).order_by("at", "id")
-    await audit.record(
-        actor_type="staff",
-        actor_id=actor.id,
+    await _audit(
+        actor,
         action="enforcement.party.export",
         object_type="party",
         object_id=str(party_id),
         purpose=purpose,
-        request_id=request_id_var.get(),
     )
 
     def opened(sealed: str | None, label: str) -> str:
@@ -695,15 +701,13 @@ async def erase_party(*, actor: Actor, party_id: int, reason: str) -> dict[str, 
         if party is None:
             raise NotFoundError("party_not_found", f"there is no party {party_id}")
         counts = await _delete_parties([party_id])
-        await audit.record(
-            actor_type=actor.kind,
-            actor_id=actor.id,
+        await _audit(
+            actor,
             action="enforcement.party.erase",
             object_type="party",
             object_id=str(party_id),
             purpose=reason,
             detail=counts,
-            request_id=request_id_var.get(),
         )
     return counts
 
