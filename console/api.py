@@ -6,7 +6,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
+from tortoise.expressions import Q
 
 from console.deps import CurrentActor
 from console.schemas import (
@@ -16,12 +17,15 @@ from console.schemas import (
     CaseReportOut,
     CaseSummary,
     ClassifyIn,
+    DepartmentOut,
     EventOut,
     HotlineReportIn,
+    PhotoLinks,
     ReportAccepted,
     ReportOut,
     RequestOut,
     TaskOut,
+    TrendPoint,
 )
 from core import clock
 from core.cases import service as cases
@@ -30,10 +34,15 @@ from core.cases.messages import ACTION_NAMES, STATUS_NAMES
 from core.cases.models import Case, CaseRequest, CaseTask
 from core.cases.workflow import Actor
 from core.errors import PermissionDenied
+from core.evaluation import export
 from core.evaluation import service as evaluation
+from core.org.models import Department
+from core.regions.models import District, Street
 from core.reports import service as reports
 from core.reports.models import Report
+from core.settings import get_settings
 from jobs.embedded import wake
+from media import urls
 from media.service import Owner
 from media.views import add_upload_routes
 
@@ -135,6 +144,15 @@ async def case_detail(number: str, actor: CurrentActor) -> CaseDetail:
     requests = await CaseRequest.filter(case_id=case.id).order_by("id")
     reports_of_case = await Report.filter(case_id=case.id).order_by("id")
     facts = await cases.facts_for(case)
+    settings = get_settings()
+    media_ids = [m for r in reports_of_case for m in r.photos] + [m for e in events for m in e.media or ()]
+    photos = {
+        m: PhotoLinks(
+            thumb_url=urls.signed_url(m, "thumb", settings=settings),
+            display_url=urls.signed_url(m, "display", settings=settings),
+        )
+        for m in media_ids
+    }
     return CaseDetail(
         **_summary_fields(case),
         description=case.description,
@@ -165,6 +183,12 @@ async def case_detail(number: str, actor: CurrentActor) -> CaseDetail:
         tasks=[TaskOut.model_validate(t) for t in tasks],
         requests=[RequestOut.model_validate(r) for r in requests],
         allowed_actions=workflow.allowed_actions(facts=facts, actor=actor),
+        photos=photos,
+        district_name=await District.filter(code=case.district).first().values_list("name", flat=True),
+        street_name=await Street.filter(code=case.street).first().values_list("name", flat=True),
+        department_name=await Department.filter(code=case.department_id).first().values_list("name", flat=True)
+        if case.department_id
+        else None,
     )
 
 
@@ -177,6 +201,17 @@ async def act(number: str, action: str, body: ActionIn, actor: CurrentActor) -> 
     )
     await updated.fetch_related("subclass")
     return _summary(updated)
+
+
+@router.get("/departments")
+async def departments(actor: CurrentActor) -> list[DepartmentOut]:
+    """The units a case can be dispatched to: city-level ones and those of the districts you cover."""
+    _require_desk(actor)
+    areas = {g.area_code[:6] for g in actor.grants if g.role in DESK_ROLES}
+    query = Department.all().order_by("level", "code")
+    if "" not in areas:
+        query = query.filter(Q(district_id__isnull=True) | Q(district_id__in=sorted(areas)))
+    return [DepartmentOut.model_validate(d) for d in await query]
 
 
 @router.post("/reports", status_code=202)
@@ -255,6 +290,44 @@ async def evaluate(
     _require_desk(actor)
     rows = await evaluation.evaluate(period=evaluation.Period.parse(period), by=by)
     return [row.as_dict() for row in rows]
+
+
+@router.get("/evaluation/trend")
+async def evaluation_trend(
+    actor: CurrentActor,
+    key: str,
+    by: str = "department",
+    months: Annotated[int, Query(ge=1, le=36)] = 12,
+) -> list[TrendPoint]:
+    """One unit's composite score, band and main rates month by month up to this month, for a trend chart."""
+    _require_desk(actor)
+    points = await evaluation.trend(by=by, key=key, months=months)
+    return [
+        TrendPoint(
+            period=period.label,
+            score=row.score if row else None,
+            band=row.band if row else None,
+            registered=row.registered if row else 0,
+            close_rate=row.close_rate if row else None,
+            on_time_dispose_rate=row.on_time_dispose_rate if row else None,
+        )
+        for period, row in points
+    ]
+
+
+@router.get("/evaluation/export", response_class=Response)
+async def evaluation_csv(actor: CurrentActor, period: str, by: str = "department") -> Response:
+    """The evaluation as a CSV file with Chinese headers (UTF-8 with a byte-order mark, so Excel reads it)."""
+    _require_desk(actor)
+    parsed = evaluation.Period.parse(period)
+    rows = await evaluation.evaluate(period=parsed, by=by)
+    lists = evaluation.rank_red_black(rows, period=parsed, size=10, min_cases=3) if by == "road" else None
+    name = f"evaluation-{by}-{parsed.label}.csv"
+    return Response(
+        ("\ufeff" + export.to_csv(by, rows, lists)).encode(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
 
 
 @router.get("/evaluation/roads")

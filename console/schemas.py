@@ -95,6 +95,35 @@ class CaseReportOut(BaseModel):
     created_at: datetime
 
 
+class PhotoLinks(BaseModel):
+    """Signed, expiring links to two sizes of one photo."""
+
+    thumb_url: str
+    display_url: str
+
+
+class DepartmentOut(BaseModel):
+    """A unit a case can be dispatched to."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    code: str
+    name: str
+    level: str
+    district_id: str | None
+
+
+class TrendPoint(BaseModel):
+    """One month of a unit's evaluation; score and band are null in a month without figures."""
+
+    period: str
+    score: float | None
+    band: str | None
+    registered: int
+    close_rate: float | None
+    on_time_dispose_rate: float | None
+
+
 class CaseDetail(CaseSummary):
     description: str
     routing_kind: str
@@ -110,6 +139,10 @@ class CaseDetail(CaseSummary):
     tasks: list[TaskOut]
     requests: list[RequestOut]
     allowed_actions: list[str]
+    photos: dict[str, PhotoLinks]
+    district_name: str | None
+    street_name: str | None
+    department_name: str | None
 
 
 class HotlineReportIn(BaseModel):

@@ -37,6 +37,10 @@ class Settings(BaseSettings):
     max_body_bytes: int = 1_048_576
     city_center_lon: float = 123.43
     city_center_lat: float = 41.80
+    # The console's map: the city's own boundaries are the base map; a raster tile URL template
+    # ("https://tiles.example.cn/{z}/{x}/{y}.png", Web Mercator, WGS-84) draws under them when set.
+    console_tiles_url: str = ""
+    console_poll_seconds: float = 5.0  # how often an open console asks for new queue counts
     city_radius_km: float = 60.0  # grids and points farther than this from the centre are refused
 
     # Case pipeline and SLA clock

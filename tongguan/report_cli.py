@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from core.evaluation import export
 from core.evaluation.messages import (
     COLUMN_LABELS,
     DIMENSION_LABELS,
@@ -19,11 +18,8 @@ from core.evaluation.messages import (
     EVALUATION_TITLE,
     LIST_LABELS,
     LIST_TITLE,
-    MISSING_SEPARATOR,
-    NO_VALUE,
-    TERM_LABELS,
 )
-from core.evaluation.service import COLUMNS, DIMENSIONS, EvaluationRow, Period, RedBlackList, evaluate, rank_red_black
+from core.evaluation.service import DIMENSIONS, EvaluationRow, Period, RedBlackList, evaluate, rank_red_black
 
 report_app = typer.Typer(help="Reports: evaluation of departments, areas, inspectors and roads.", no_args_is_help=True)
 
@@ -91,60 +87,13 @@ def evaluation(
 
     parsed, rows, lists = _run(work)
     if output is OutputFormat.JSON:
-        typer.echo(json.dumps([_record(row, lists) for row in rows], ensure_ascii=False, indent=2))
+        typer.echo(json.dumps([export.record(row, lists) for row in rows], ensure_ascii=False, indent=2))
     elif output is OutputFormat.CSV:
-        typer.echo(_csv(by, rows, lists), nl=False)
+        typer.echo(export.to_csv(by, rows, lists), nl=False)
     else:
         # Results go to stdout so they can be redirected; errors stay on tongguan.cli's stderr console. Made per
         # run so a COLUMNS set for a wide table is read.
         _print_tables(Console(), by, parsed, rows, lists)
-
-
-def _columns(by: str, lists: RedBlackList | None) -> tuple[str, ...]:
-    return (*COLUMNS[by], "red_black", "red_black_rank") if lists is not None else COLUMNS[by]
-
-
-def _places(lists: RedBlackList | None) -> dict[str, tuple[str, int]]:
-    """Road key → (list, rank) for the roads on the red or black list."""
-    if lists is None:
-        return {}
-    places = {row.key: ("black", rank) for rank, row in enumerate(lists.black, 1)}
-    places.update({row.key: ("red", rank) for rank, row in enumerate(lists.red, 1)})
-    return places
-
-
-def _record(row: EvaluationRow, lists: RedBlackList | None) -> dict[str, Any]:
-    """A row for JSON: English keys, numbers rounded to two decimals, None as null."""
-    record = {k: round(v, 2) if isinstance(v, float) else v for k, v in row.as_dict().items()}
-    if lists is not None:
-        which, rank = _places(lists).get(row.key, (None, None))
-        record.update(red_black=which, red_black_rank=rank)
-    return record
-
-
-def _csv(by: str, rows: list[EvaluationRow], lists: RedBlackList | None) -> str:
-    """Rows as CSV with Chinese headers for spreadsheet users; an empty cell where a rate has no value."""
-    columns = _columns(by, lists)
-    places = _places(lists)
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow([COLUMN_LABELS[c] for c in columns])
-    for row in rows:
-        values = row.as_dict()
-        which, rank = places.get(row.key, (None, None))
-        values.update(red_black=LIST_LABELS[which] if which else None, red_black_rank=rank)
-        writer.writerow([_cell(c, values[c], empty="") for c in columns])
-    return buffer.getvalue()
-
-
-def _cell(column: str, value: Any, *, empty: str = NO_VALUE) -> str:
-    if value is None:
-        return empty
-    if column == "missing":
-        return MISSING_SEPARATOR.join(TERM_LABELS.get(term, term) for term in value)
-    if isinstance(value, float):
-        return f"{value:.1f}" if column == "avg_dispose_hours" else f"{value:.2f}"
-    return str(value)
 
 
 def _print_tables(out: Console, by: str, period: Period, rows: list[EvaluationRow], lists: RedBlackList | None) -> None:
@@ -169,6 +118,6 @@ def _table(title: str, columns: tuple[str, ...], rows: list[EvaluationRow], *, r
     for c in columns:
         table.add_column(COLUMN_LABELS[c], justify="left" if c in ("key", "name", "band", "missing") else "right")
     for rank, row in enumerate(rows, 1):
-        cells = [_cell(c, getattr(row, c)) for c in columns]
+        cells = [export.cell(c, getattr(row, c)) for c in columns]
         table.add_row(*([str(rank)] if ranked else []), *cells)
     return table

@@ -288,6 +288,26 @@ async def evaluate(*, period: Period, by: str, now: datetime | None = None) -> l
     return sorted(rows, key=lambda r: (r.score is None, -(r.score or 0.0), r.key))
 
 
+def recent_months(*, count: int, now: datetime | None = None) -> list[Period]:
+    """The last ``count`` calendar months in China time, oldest first, the current (partial) month last."""
+    today = (now or datetime.now(CHINA_TZ)).astimezone(CHINA_TZ)
+    index = today.year * 12 + today.month - 1
+    return [Period.parse(f"{i // 12:04d}-{i % 12 + 1:02d}") for i in range(index - count + 1, index + 1)]
+
+
+async def trend(
+    *, by: str, key: str, months: int = 12, now: datetime | None = None
+) -> list[tuple[Period, EvaluationRow | None]]:
+    """One unit's evaluation month by month, oldest first; None for a month without figures for it."""
+    if not 1 <= months <= 36:
+        raise ValidationFailed("bad_trend_months", f"a trend covers 1 to 36 months, not {months}")
+    result = []
+    for period in recent_months(count=months, now=now):
+        rows = await evaluate(period=period, by=by, now=now)
+        result.append((period, next((row for row in rows if row.key == key), None)))
+    return result
+
+
 async def red_black_list(*, period: Period, size: int = 10, min_cases: int = 3) -> RedBlackList:
     """The road segments' 红黑榜 for the period."""
     return rank_red_black(await evaluate(period=period, by="road"), period=period, size=size, min_cases=min_cases)
