@@ -10,17 +10,7 @@ from core.accounts.models import StaffAccount
 from core.regions.models import UnitGrid
 from core.reports.models import Report
 from core.seed import DEMO_PASSWORD
-from core.settings import Settings
 from tests.factories import interior_point, jpeg_bytes
-from tongguan.app import create_app
-
-
-@pytest.fixture
-async def api(city, tmp_path):
-    app = create_app(Settings(database_url=city, var_dir=tmp_path, _env_file=None))
-    transport = httpx.ASGITransport(app=app)
-    async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport, base_url="http://test") as c:
-        yield c
 
 
 async def bearer(api, username: str) -> dict[str, str]:

@@ -1,0 +1,113 @@
+"""What the console page needs from the server: the page and its files, departments to dispatch to, trends, CSV and
+the case page's photos and names."""
+
+import json
+import re
+
+from core import clock
+from core.accounts.models import StaffAccount
+from core.org.models import Department
+from core.regions.models import District, Street
+from tests.console.test_staff_api import act, bearer, hotline_report, wait_for_case
+from tests.factories import jpeg_bytes
+
+
+async def close_a_case(api) -> dict:
+    """A hotline report of 暴露垃圾 around the whole loop, with a photo of the fix; the closed case's detail."""
+    desk = await bearer(api, "dispatcher")
+    await hotline_report(api, desk)
+    number = (await wait_for_case(api, desk, "to_verify"))["number"]
+    detail = (await api.get(f"/staff/v1/cases/{number}", headers=desk)).json()
+    patrol = await bearer(api, (await StaffAccount.get(id=detail["tasks"][0]["inspector_id"])).username)
+    department = (await act(api, patrol, number, "verify", detail={"result": "confirmed"})).json()["department"]
+    crew = await bearer(api, f"handler-{department}")
+    await act(api, crew, number, "start")
+    upload = await api.post("/staff/v1/media", files={"file": ("after.jpg", jpeg_bytes(), "image/jpeg")}, headers=crew)
+    await act(api, crew, number, "feedback", note="已清运", media=[upload.json()["media_id"]])
+    await act(api, patrol, number, "check_pass")
+    assert (await act(api, desk, number, "close")).json()["status"] == "closed"
+    return (await api.get(f"/staff/v1/cases/{number}", headers=desk)).json()
+
+
+async def test_the_case_page_gets_working_photo_links_and_the_names_of_its_places(api):
+    case = await close_a_case(api)
+    photo = case["timeline"][6]["media"][0]
+    links = case["photos"][photo]
+    thumb = await api.get(links["thumb_url"].removeprefix("http://test"))
+    assert thumb.status_code == 200 and thumb.headers["content-type"].startswith("image/")
+    assert case["district_name"] == (await District.get(code=case["district"])).name
+    assert case["street_name"] == (await Street.get(code=case["street"])).name
+    assert case["department_name"] == (await Department.get(code=case["department"])).name
+
+
+async def test_a_trend_ends_with_this_month_and_matches_the_evaluation(api):
+    case = await close_a_case(api)
+    desk = await bearer(api, "dispatcher")
+    month = clock.now().strftime("%Y-%m")
+    params = {"by": "department", "key": case["department"], "months": 3}
+    points = (await api.get("/staff/v1/evaluation/trend", params=params, headers=desk)).json()
+    assert len(points) == 3 and points[-1]["period"] == month
+    assert [p["period"] for p in points] == sorted(p["period"] for p in points)
+    rows = (await api.get("/staff/v1/evaluation", params={"period": month}, headers=desk)).json()
+    row = next(r for r in rows if r["key"] == case["department"])
+    assert (points[-1]["score"], points[-1]["band"], points[-1]["registered"]) == (row["score"], row["band"], 1)
+    assert points[0]["score"] is None and points[0]["registered"] == 0
+
+
+async def test_the_evaluation_downloads_as_csv_that_excel_reads(api):
+    case = await close_a_case(api)
+    desk = await bearer(api, "dispatcher")
+    month = clock.now().strftime("%Y-%m")
+    response = await api.get("/staff/v1/evaluation/export", params={"period": month}, headers=desk)
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/csv")
+    assert f'filename="evaluation-department-{month}.csv"' in response.headers["content-disposition"]
+    assert response.content.startswith("\ufeff".encode())  # Excel needs the byte-order mark to read UTF-8
+    lines = response.content.decode("utf-8-sig").splitlines()
+    assert lines[0].startswith("编码,名称,上报数,立案数,结案数")
+    row = next(line.split(",") for line in lines[1:] if line.startswith(case["department"]))
+    assert row[3:5] == ["1", "1"]  # registered, closed
+
+
+async def test_bad_trend_and_export_requests_are_refused_with_a_reason(api):
+    desk = await bearer(api, "dispatcher")
+    too_long = await api.get("/staff/v1/evaluation/trend", params={"key": "x", "months": 37}, headers=desk)
+    assert too_long.status_code == 422
+    unknown = await api.get("/staff/v1/evaluation/export", params={"period": "2026-11", "by": "planet"}, headers=desk)
+    assert (unknown.status_code, unknown.json()["code"]) == (422, "unknown_dimension")
+    bad_period = await api.get("/staff/v1/evaluation/export", params={"period": "2026-13"}, headers=desk)
+    assert bad_period.json()["code"] == "bad_period" and bad_period.json()["title"]
+    crew = await bearer(api, (await StaffAccount.filter(username__startswith="handler-").first()).username)
+    refused = await api.get("/staff/v1/evaluation/export", params={"period": "2026-11"}, headers=crew)
+    assert (refused.status_code, refused.json()["code"]) == (403, "role_not_allowed")
+
+
+async def test_a_district_dispatcher_dispatches_to_city_units_and_their_own_districts(api):
+    district = await District.all().order_by("code").first()
+    desk = await bearer(api, f"dispatcher-{district.code}")
+    listed = (await api.get("/staff/v1/departments", headers=desk)).json()
+    assert listed
+    assert {d["district_id"] for d in listed} <= {None, district.code}
+    everything = (await api.get("/staff/v1/departments", headers=await bearer(api, "dispatcher"))).json()
+    assert len(everything) == await Department.all().count()
+    crew = await bearer(api, (await StaffAccount.filter(username__startswith="handler-").first()).username)
+    assert (await api.get("/staff/v1/departments", headers=crew)).status_code == 403
+
+
+async def test_the_console_page_comes_with_its_labels_files_and_a_strict_content_policy(api):
+    page = await api.get("/console")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    policy = page.headers["content-security-policy"]
+    assert "script-src 'self'" in policy and "unsafe-inline" not in policy
+    data = json.loads(re.search(r'<script type="application/json" id="tg-data">(.*?)</script>', page.text, re.S)[1])
+    assert data["messages"]["ui"]["sign_in"] == "登录"
+    assert data["messages"]["statuses"]["registered"] == "待派遣"
+    assert "reject" in data["config"]["note_actions"]
+
+    script = await api.get("/console/static/app.js")
+    assert script.status_code == 200 and script.headers["content-type"].startswith("text/javascript")
+    again = await api.get("/console/static/app.js", headers={"if-none-match": script.headers["etag"]})
+    assert again.status_code == 304 and not again.content
+    for name in ("views.py", "..%2Fapi.py", "missing.js"):
+        missing = await api.get(f"/console/static/{name}")
+        assert missing.status_code == 404, name
