@@ -24,6 +24,7 @@ from console.schemas import (
     ReportAccepted,
     ReportOut,
     RequestOut,
+    SubclassOut,
     TaskOut,
     TrendPoint,
 )
@@ -33,6 +34,8 @@ from core.cases import workflow
 from core.cases.messages import ACTION_NAMES, STATUS_NAMES
 from core.cases.models import Case, CaseRequest, CaseTask
 from core.cases.workflow import Actor
+from core.catalog.models import Subclass
+from core.catalog.service import active_catalog
 from core.errors import PermissionDenied
 from core.evaluation import export
 from core.evaluation import service as evaluation
@@ -184,12 +187,14 @@ async def case_detail(number: str, actor: CurrentActor) -> CaseDetail:
         requests=[RequestOut.model_validate(r) for r in requests],
         allowed_actions=workflow.allowed_actions(facts=facts, actor=actor),
         photos=photos,
-        district_name=await District.filter(code=case.district).first().values_list("name", flat=True),
-        street_name=await Street.filter(code=case.street).first().values_list("name", flat=True),
-        department_name=await Department.filter(code=case.department_id).first().values_list("name", flat=True)
-        if case.department_id
-        else None,
+        district_name=_name(await District.get_or_none(code=case.district)),
+        street_name=_name(await Street.get_or_none(code=case.street)),
+        department_name=_name(await Department.get_or_none(code=case.department_id)) if case.department_id else None,
     )
+
+
+def _name(row: District | Street | Department | None) -> str | None:
+    return row.name if row else None
 
 
 @router.post("/cases/{number}/actions/{action}")
@@ -212,6 +217,15 @@ async def departments(actor: CurrentActor) -> list[DepartmentOut]:
     if "" not in areas:
         query = query.filter(Q(district_id__isnull=True) | Q(district_id__in=sorted(areas)))
     return [DepartmentOut.model_validate(d) for d in await query]
+
+
+@router.get("/subclasses")
+async def subclasses(actor: CurrentActor) -> list[SubclassOut]:
+    """The problem types of the active catalog, by kind and major class, for classifying a waiting report."""
+    _require_desk(actor)
+    version = await active_catalog()
+    rows = await Subclass.filter(catalog=version).order_by("-kind", "code").prefetch_related("major")  # events first
+    return [SubclassOut(subclass=f"{s.kind}:{s.code}", kind=s.kind, name=s.name, major_name=s.major.name) for s in rows]
 
 
 @router.post("/reports", status_code=202)

@@ -116,7 +116,36 @@ UI = {
     "role_officer": "执法队员",
     "role_admin": "管理员",
     "city_wide": "全市",
+    "unclassified": "待分类",
+    "unclassified_title": "待分类上报",
+    "no_reports": "没有等待分类的上报。",
+    "report_id": "编号",
+    "source": "来源",
+    "report_text": "反映内容",
+    "reason": "等待原因",
+    "received_at": "收到时间",
+    "classify": "分类",
+    "classify_title": "为上报 {id} 选择问题类型",
+    "classified": "已分类，系统将按该类型立案派遣。",
 }
+
+REPORT_SOURCES = {
+    "miniapp": "小程序",
+    "official_account": "公众号",
+    "field_app": "监督员上报",
+    "hotline": "12319 热线",
+    "open311": "外部系统",
+    "camera": "视频监控",
+    "sensor": "物联感知",
+}
+
+# Why a report waits for a person: the code before the colon of its status_reason.
+REPORT_REASONS = {
+    "unclassified": "无法自动识别问题类型，请人工分类",
+    "outside_city": "位置不在本市单元网格内，请核实位置",
+}
+
+KINDS = {"event": "事件", "component": "部件"}
 
 QUEUE_NAMES = {
     "to_accept": "待受理",
@@ -149,4 +178,7 @@ def page_messages() -> dict:
         "dimensions": DIMENSION_LABELS,
         "columns": COLUMN_LABELS,
         "lists": LIST_LABELS,
+        "sources": REPORT_SOURCES,
+        "reasons": REPORT_REASONS,
+        "kinds": KINDS,
     }

@@ -177,5 +177,14 @@ class ReportOut(BaseModel):
     created_at: datetime
 
 
+class SubclassOut(BaseModel):
+    """A problem type (小类) with its major class, as a dispatcher picks it."""
+
+    subclass: str
+    kind: str
+    name: str
+    major_name: str
+
+
 class ClassifyIn(BaseModel):
     subclass: str

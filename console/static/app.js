@@ -12,6 +12,8 @@ const C = DATA.config;
 const PAGE_SIZE = 50;
 const DESK_ROLES = ["dispatcher", "duty_chief"];
 const QUEUE_ORDER = Object.keys(M.queues);
+const DESK_BADGE = ["to_accept", "to_register", "to_dispatch", "to_close", "waiting_approval", "unclassified_reports"];
+const CREW_BADGE = ["with_department"];
 
 const fmt = (text, vars = {}) => text.replace(/\{(\w+)\}/g, (_, k) => (vars[k] ?? "").toString());
 
@@ -270,10 +272,8 @@ function startPolling() {
     try {
       const counts = await api("/staff/v1/queues");
       state.counts = counts;
-      const total = QUEUE_ORDER.filter((q) => !["with_department", "suspended", "overdue"].includes(q)).reduce(
-        (n, q) => n + (counts[q] || 0),
-        0,
-      );
+      // The badge counts what waits for this person's hands: the desk's queues, or a crew's cases.
+      const total = (state.isDesk ? DESK_BADGE : CREW_BADGE).reduce((n, q) => n + (counts[q] || 0), 0);
       const badge = document.getElementById("nav-total");
       if (badge) badge.textContent = String(total);
       const live = document.getElementById("live");
@@ -319,6 +319,9 @@ function route() {
     case "search":
       view = searchView(params);
       break;
+    case "reports":
+      view = reportsView();
+      break;
     default:
       location.replace("#/queues");
       return;
@@ -326,7 +329,7 @@ function route() {
   state.view = view;
   main.append(view.el);
   for (const link of document.querySelectorAll("nav a")) {
-    const active = link.dataset.nav === (parts[0] === "cases" ? "queues" : parts[0]);
+    const active = link.dataset.nav === (["cases", "reports"].includes(parts[0]) ? "queues" : parts[0]);
     link.classList.toggle("active", active);
     if (active) link.setAttribute("aria-current", "page");
     else link.removeAttribute("aria-current");
@@ -400,6 +403,7 @@ function queueView(name, page) {
       ),
     ),
   );
+  if (state.isDesk) counts.append(unclassifiedEntry(false));
   const listArea = h("div", { class: "list-area", "aria-live": "polite" }, h("p", { class: "muted" }, T.loading));
   const heading = h("h2", {}, M.queues[name]);
   const el = h("section", { class: "queue-view" }, h("aside", { class: "queues", "aria-label": T.nav_queues }, counts), h("div", { class: "queue-main" }, heading, listArea));
@@ -444,6 +448,129 @@ function queueView(name, page) {
     },
     keydown: (e) => tableKeys(listArea, e),
   };
+}
+
+// Reports no rule could classify or place wait for a dispatcher (待分类); they sit beside the case queues.
+function unclassifiedEntry(active) {
+  return h(
+    "li",
+    { class: "separated" },
+    h(
+      "a",
+      { href: "#/reports", class: active ? "active" : "", "aria-current": active ? "page" : null },
+      h("span", {}, T.unclassified),
+      h("span", { class: "count", dataset: { queue: "unclassified_reports" } }, state.counts.unclassified_reports ?? "…"),
+    ),
+  );
+}
+
+let subclassesPromise = null;
+
+function subclassList() {
+  subclassesPromise ??= api("/staff/v1/subclasses").catch((e) => {
+    subclassesPromise = null;
+    throw e;
+  });
+  return subclassesPromise;
+}
+
+function reportsView() {
+  const counts = h(
+    "ul",
+    { class: "queue-list" },
+    QUEUE_ORDER.map((q) =>
+      h("li", {}, h("a", { href: `#/queues/${q}` }, h("span", {}, M.queues[q]), h("span", { class: "count", dataset: { queue: q } }, state.counts[q] ?? "…"))),
+    ),
+    unclassifiedEntry(true),
+  );
+  const listArea = h("div", { class: "list-area", "aria-live": "polite" }, h("p", { class: "muted" }, T.loading));
+  const el = h("section", { class: "queue-view reports-view" }, h("aside", { class: "queues", "aria-label": T.nav_queues }, counts), h("div", { class: "queue-main" }, h("h2", {}, T.unclassified_title), listArea));
+  let lastTotal = null;
+
+  async function load() {
+    try {
+      const reports = await api("/staff/v1/reports?status=queued&limit=200");
+      lastTotal = reports.length;
+      if (!reports.length) {
+        listArea.replaceChildren(h("p", { class: "empty" }, T.no_reports));
+      } else {
+        const rows = reports.map((r) =>
+          h(
+            "tr",
+            { dataset: { report: String(r.id) } },
+            h("td", {}, String(r.id)),
+            h("td", {}, M.sources[r.source] || r.source),
+            h("td", { class: "address" }, r.text),
+            h("td", { class: "address" }, r.address || "—"),
+            h("td", {}, M.reasons[r.status_reason.split(":")[0]] || r.status_reason),
+            h("td", {}, when(r.created_at)),
+            h("td", {}, h("button", { type: "button", class: "primary", onclick: () => classifyDialog(r, load) }, T.classify)),
+          ),
+        );
+        const head = [T.report_id, T.source, T.report_text, T.address, T.reason, T.received_at, ""];
+        listArea.replaceChildren(h("table", { class: "cases reports" }, h("thead", {}, h("tr", {}, head.map((t) => h("th", { scope: "col" }, t)))), h("tbody", {}, rows)));
+      }
+      el.dataset.ready = "1";
+    } catch (e) {
+      if (!(e instanceof SessionEnded)) listArea.replaceChildren(h("p", { class: "error", role: "alert" }, e.message));
+    }
+  }
+  load();
+  return {
+    el,
+    onCounts(all) {
+      for (const badge of counts.querySelectorAll("[data-queue]")) badge.textContent = all[badge.dataset.queue] ?? 0;
+      if (all.unclassified_reports !== lastTotal && !document.querySelector("dialog[open]")) load();
+    },
+  };
+}
+
+async function classifyDialog(report, reload) {
+  const error = h("p", { class: "error", role: "alert" });
+  const select = h("select", { name: "subclass", required: true, size: "12" });
+  const confirm = h("button", { type: "submit", class: "primary" }, T.confirm);
+  const cancel = h("button", { type: "button" }, T.cancel);
+  const form = h(
+    "form",
+    { method: "dialog" },
+    h("h3", {}, fmt(T.classify_title, { id: report.id })),
+    h("p", { class: "description" }, report.text),
+    h("label", {}, T.subclass, select),
+    error,
+    h("div", { class: "dialog-buttons" }, confirm, cancel),
+  );
+  const dialog = h("dialog", { class: "action-dialog" }, form);
+  document.body.append(dialog);
+  cancel.addEventListener("click", () => dialog.close());
+  dialog.addEventListener("close", () => dialog.remove());
+  try {
+    const groups = new Map();
+    for (const s of await subclassList()) {
+      const label = `${M.kinds[s.kind] || s.kind} · ${s.major_name}`;
+      if (!groups.has(label)) groups.set(label, h("optgroup", { label }));
+      groups.get(label).append(h("option", { value: s.subclass }, `${s.name}（${s.subclass.split(":")[1]}）`));
+    }
+    select.append(...groups.values());
+  } catch (e) {
+    error.textContent = e.message;
+  }
+  dialog.showModal();
+  select.focus();
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    if (!select.value) return;
+    confirm.disabled = true;
+    try {
+      await api(`/staff/v1/reports/${report.id}/classify`, { method: "POST", body: { subclass: select.value } });
+      dialog.close();
+      toast(T.classified);
+      reload();
+    } catch (e) {
+      if (e instanceof SessionEnded) return;
+      error.textContent = e.message;
+      confirm.disabled = false;
+    }
+  });
 }
 
 function searchView(params) {

@@ -325,8 +325,14 @@ export class CityMap {
   drawLabels(ctx) {
     const z = this.zoom;
     const sets = [];
-    if (this.layers.district && this.show.districts && z < 13.5) sets.push([this.layers.district.labels, "600 14px", "#22364d"]);
-    if (this.layers.street && this.show.streets && z >= 12.5) sets.push([this.layers.street.labels, "12px", "#4b5e75"]);
+    // Labels follow the page's type size, which grows on large screens.
+    const rem = parseFloat(getComputedStyle(document.documentElement).fontSize) || 14;
+    if (this.layers.district && this.show.districts && z < 13.5) {
+      sets.push([this.layers.district.labels, `600 ${Math.round(rem * 1.05)}px`, "#22364d"]);
+    }
+    if (this.layers.street && this.show.streets && z >= 12.5) {
+      sets.push([this.layers.street.labels, `${Math.round(rem * 0.9)}px`, "#4b5e75"]);
+    }
     ctx.textAlign = "center";
     ctx.textBaseline = "middle";
     for (const [labels, font, colour] of sets) {

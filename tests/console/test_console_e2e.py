@@ -93,8 +93,10 @@ class Server:
             await asyncio.sleep(0.1)
         raise AssertionError(f"the report at {address} did not become a case")
 
-    async def citizen_report(self, *, address: str, subclass: str = "event:0201") -> dict:
-        """A citizen reports through the mini-program API."""
+    async def citizen_report(
+        self, *, address: str, subclass: str | None = "event:0201", text: str = "人行道上堆放建筑垃圾"
+    ) -> dict:
+        """A citizen reports through the mini-program API (without a subclass: the pipeline guesses it)."""
         async with httpx.AsyncClient(base_url=self.base_url) as client:
             code = f"demo-citizen-{uuid.uuid4().hex[:12]}"
             token = (await client.post("/miniapp/v1/auth/login", json={"code": code})).json()["token"]
@@ -103,11 +105,11 @@ class Server:
             response = await client.post(
                 "/miniapp/v1/reports",
                 json={
-                    "description": "人行道上堆放建筑垃圾",
-                    "subclass": subclass,
+                    "description": text,
                     "location": {"lon": lon, "lat": lat, "datum": "gcj02"},
                     "address": address,
                     "idempotency_key": uuid.uuid4().hex,
+                    **({"subclass": subclass} if subclass else {}),
                 },
                 headers={"authorization": f"Bearer {token}"},
             )
@@ -285,6 +287,30 @@ async def test_a_citizen_report_appears_in_the_queue_and_is_dispatched_from_the_
     await page.shots.take("map-dispatched")
 
 
+async def test_a_report_no_rule_could_classify_waits_for_the_dispatcher_and_becomes_a_case(server, page):
+    await sign_in(page, server, "dispatcher")
+    await page.wait_for_selector(".queue-view[data-ready]")
+    address = f"文化路 {uuid.uuid4().hex[:6]} 号"
+    await server.citizen_report(address=address, subclass=None, text="这里有点问题，请来看看")
+    waiting = page.locator(".queue-list [data-queue=unclassified_reports]")
+    await waiting.filter(has_text="1").wait_for(timeout=15_000)
+    await page.click(".queue-list a[href='#/reports']")
+    row = page.locator("table.reports tbody tr", has_text="这里有点问题")
+    await row.wait_for()
+    assert "无法自动识别问题类型" in await row.text_content()
+    await row.locator("button").click()
+    await page.wait_for_selector("dialog.action-dialog[open] select optgroup")
+    await page.select_option("dialog select", "event:0102")  # 暴露垃圾
+    await page.shots.take("classify")
+    await page.click("dialog button[type=submit]")
+    await page.wait_for_selector(".reports-view .empty")
+    # The pipeline runs again with the dispatcher's type and opens a case for it.
+    desk = await server.bearer("dispatcher")
+    case = await server.case_at(address, desk)
+    assert case["subclass"] == "event:0102"
+    await waiting.filter(has_text="0").wait_for(timeout=15_000)
+
+
 async def test_a_wrong_password_and_an_ended_session_get_chinese_messages(server, page):
     await sign_in(page, server, "dispatcher", "not-the-password")
     await page.wait_for_selector("#signin-error:not(:empty)")
@@ -294,6 +320,12 @@ async def test_a_wrong_password_and_an_ended_session_get_chinese_messages(server
 
     await sign_in(page, server, "dispatcher")
     await page.wait_for_selector(".queue-view[data-ready]")
+    # An access token that no longer works (expired after its 30 minutes) is renewed with the refresh token
+    # without troubling the dispatcher: the page stays where it is.
+    await page.evaluate("() => sessionStorage.setItem('tg.access', 'expired.token.value')")
+    await page.wait_for_function("() => sessionStorage.getItem('tg.access') !== 'expired.token.value'")
+    assert await page.locator(".queue-view").count() == 1
+    assert await page.locator("#signin-error").count() == 0
     # The session ends on the server (signed out elsewhere, or an administrator ended it): the next live update
     # finds out, the refresh token is refused too, and the page asks to sign in again.
     token = await page.evaluate("sessionStorage.getItem('tg.access')")
