@@ -23,6 +23,7 @@ ERROR_TITLES = {
     "internal_error": "系统繁忙，请稍后再试。",
     "unavailable": "系统暂时不可用，请稍后再试。",
     "unknown_dimension": "不支持该评价维度，请选择部门、区、街道、网格、监督员或路段。",
+    "bad_trend_months": "趋势图可显示 1 至 36 个月。",
     "bad_period": "评价时段格式不正确，请使用 2026-11 或 2026-11-01..2026-11-15 的形式。",
     "bad_list_size": "红黑榜条数至少为 1。",
     # reports
@@ -63,6 +64,8 @@ ERROR_TITLES = {
     "bad_satisfaction": "评价不正确，请选择满意、基本满意或不满意。",
     "unknown_queue": "不存在该工作队列。",
     "unknown_status": "案卷状态不正确。",
+    # command-centre map
+    "unknown_map_level": "地图图层不存在，请选择区、街道或单元网格。",
     # media
     "empty_file": "照片文件为空，请重新选择照片上传。",
     "file_too_large": "照片文件太大，请压缩后重新上传。",

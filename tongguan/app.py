@@ -15,11 +15,13 @@ from bots.views import router as bots_router
 from console.api import router as staff_router
 from console.auth import router as auth_router
 from console.enforcement import router as enforcement_router
+from console.map import router as map_router
 from console.patrols import router as patrols_router
 from console.views import router as console_router
 from core.db import close_db, init_db
 from core.logs import configure_logging
 from core.ratelimit import RateLimiter
+from core.regions.mapdata import warm_map_cache
 from core.settings import Settings, get_settings, use_settings
 from field_app_api.enforcement import warm as warm_enforcement
 from field_app_api.views import router as field_router
@@ -49,12 +51,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             runner.start()
         # The face register's index loads while the app serves: a large register takes seconds.
         face_index = asyncio.create_task(warm_enforcement(app), name="face-register")
+        # So is the console map's grid layer (about 2 s for 51,495 grids), so the first map opens at once.
+        map_layers = asyncio.create_task(warm_map_cache(), name="map-layers")
         log.info("started", extra={"fields": {"embedded": settings.embedded, "env": settings.env.value}})
         try:
             yield
         finally:
             face_index.cancel()
-            await asyncio.gather(face_index, return_exceptions=True)
+            map_layers.cancel()
+            await asyncio.gather(face_index, map_layers, return_exceptions=True)
             if runner is not None:
                 await runner.stop()
             if app.state.redis is not None:
@@ -68,6 +73,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router)
     app.include_router(patrols_router)
     app.include_router(enforcement_router)
+    app.include_router(map_router)
 
     @app.get("/healthz", tags=["operations"])
     async def healthz() -> JSONResponse:

@@ -17,6 +17,7 @@ from core.bulk import insert_rows
 from core.geo.projection import LocalProjection
 from core.geo.service import forget_spatial_index, parse_geojson_many
 from core.importing import ImportRejected, ImportReport, Progress, RowError
+from core.regions.mapdata import forget_map_cache
 from core.regions.models import Community, District, ResponsibilityGrid, Street, UnitGrid
 from core.settings import get_settings
 
@@ -74,6 +75,7 @@ async def import_grids_geojson(*, path: Path, progress: Progress | None = None) 
     await _write_grids(rows, proj)
     report.rows_written = len(rows)
     forget_spatial_index()
+    forget_map_cache()
     if progress:
         progress(len(features) - len(features) // 2)
     return report
