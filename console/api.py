@@ -7,7 +7,6 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
-from tortoise.expressions import Q
 
 from console.deps import CurrentActor
 from console.schemas import (
@@ -212,10 +211,9 @@ async def act(number: str, action: str, body: ActionIn, actor: CurrentActor) -> 
 async def departments(actor: CurrentActor) -> list[DepartmentOut]:
     """The units a case can be dispatched to: city-level ones and those of the districts you cover."""
     _require_desk(actor)
-    areas = {g.area_code[:6] for g in actor.grants if g.role in DESK_ROLES}
     query = Department.all().order_by("level", "code")
-    if "" not in areas:
-        query = query.filter(Q(district_id__isnull=True) | Q(district_id__in=sorted(areas)))
+    if (scope := cases.dispatchable_filter(actor)) is not None:
+        query = query.filter(scope)
     return [DepartmentOut.model_validate(d) for d in await query]
 
 

@@ -11,6 +11,7 @@ import html
 import json
 from functools import cache
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -23,15 +24,23 @@ from core.settings import get_settings
 router = APIRouter(prefix="/console", tags=["console"], include_in_schema=False)
 STATIC = Path(__file__).parent / "static"
 CONTENT_TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
-# What the page may do, and never more: its own files, the API on this origin, photos as data or from this origin.
-SECURITY_HEADERS = {
-    "Content-Security-Policy": (
-        "default-src 'self'; img-src 'self' data: blob: https:; style-src 'self'; script-src 'self'; "
-        "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
-    ),
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-}
+
+
+def security_headers() -> dict[str, str]:
+    """What the page may do, and never more: its own files, the API and photos of this origin, and the map tiles'
+    server when one is set."""
+    images = "'self' data:"
+    if tiles := get_settings().console_tiles_url:
+        parts = urlsplit(tiles)
+        images += f" {parts.scheme}://{parts.netloc}"
+    return {
+        "Content-Security-Policy": (
+            f"default-src 'self'; img-src {images}; style-src 'self'; script-src 'self'; connect-src 'self'; "
+            "frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+        ),
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "no-referrer",
+    }
 
 
 @cache
@@ -76,7 +85,7 @@ def _page() -> str:
 @router.get("", response_class=HTMLResponse)
 async def console_page() -> HTMLResponse:
     """The console page; it always comes fresh, its script and styles are cached by version."""
-    return HTMLResponse(_page(), headers={"Cache-Control": "no-cache", **SECURITY_HEADERS})
+    return HTMLResponse(_page(), headers={"Cache-Control": "no-cache", **security_headers()})
 
 
 @router.get("/")
@@ -94,7 +103,7 @@ async def static_file(name: str, request: Request) -> Response:
     if found is None:
         raise NotFoundError("not_found", f"no console file {name!r}")
     content, version = found
-    headers = {"Cache-Control": "no-cache", "ETag": f'"{version}"', **SECURITY_HEADERS}
+    headers = {"Cache-Control": "no-cache", "ETag": f'"{version}"', **security_headers()}
     if request.headers.get("if-none-match") == headers["ETag"]:
         return Response(status_code=304, headers=headers)
     return Response(content, media_type=CONTENT_TYPES[Path(name).suffix], headers=headers)

@@ -49,6 +49,14 @@ function when(value) {
   return value ? CHINA_TIME.format(new Date(value)) : "—";
 }
 
+const CHINA_CLOCK = new Intl.DateTimeFormat("zh-CN", {
+  timeZone: "Asia/Shanghai",
+  hour: "2-digit",
+  minute: "2-digit",
+  second: "2-digit",
+  hour12: false,
+});
+
 function currentMonth() {
   return CHINA_TIME.format(new Date()).slice(0, 7);
 }
@@ -154,13 +162,13 @@ function toast(text, kind = "ok") {
   }, 4000);
 }
 
+// Signing out starts the page afresh, so nothing of one person's session (lists, counts, views) serves the
+// next person at the same desk; the sign-in form then says why.
 function endSession(message) {
   session.clear();
   stopPolling();
-  state.view?.destroy?.();
-  state.view = null;
-  state.me = null;
-  showSignIn(message);
+  sessionStorage.setItem("tg.notice", message);
+  location.replace(location.pathname);
 }
 
 function showSignIn(message = "") {
@@ -268,7 +276,11 @@ async function startShell() {
 // Live counts: every few seconds, also pushed to the view on screen so its list stays current.
 function startPolling() {
   stopPolling();
+  let busy = false;
   const tick = async () => {
+    // One poll at a time: when the server is slow, ticks are skipped rather than piled up.
+    if (busy) return;
+    busy = true;
     try {
       const counts = await api("/staff/v1/queues");
       state.counts = counts;
@@ -277,12 +289,14 @@ function startPolling() {
       const badge = document.getElementById("nav-total");
       if (badge) badge.textContent = String(total);
       const live = document.getElementById("live");
-      if (live) live.textContent = fmt(T.updated_at, { time: new Date().toLocaleTimeString("zh-CN", { hour12: false }) });
+      if (live) live.textContent = fmt(T.updated_at, { time: CHINA_CLOCK.format(new Date()) });
       state.view?.onCounts?.(counts);
     } catch (e) {
       if (e instanceof SessionEnded) return;
       const live = document.getElementById("live");
       if (live) live.textContent = e.message;
+    } finally {
+      busy = false;
     }
   };
   tick();
@@ -296,6 +310,7 @@ function stopPolling() {
 
 function route() {
   if (!state.me) return;
+  state.steps = (state.steps || 0) + 1;
   const [path, query] = (location.hash || "#/queues").slice(1).split("?");
   const params = new URLSearchParams(query || "");
   const parts = path.split("/").filter(Boolean).map(decodeURIComponent);
@@ -367,16 +382,22 @@ function caseTable(items, { caption, selected }) {
   return table;
 }
 
-// j/k or arrows move through a table's rows, Enter opens the selected case.
+// j/k or arrows move through a table's rows, Enter opens the selected row: only when the keys are not meant for
+// something else (a focused link or button keeps its Enter).
 function tableKeys(container, event) {
-  const rows = [...container.querySelectorAll("tbody tr[data-number]")];
+  const target = event.target;
+  if (target !== document.body && !target.matches?.("tbody tr")) return false;
+  const rows = [...container.querySelectorAll("tbody tr[tabindex]")];
   if (!rows.length) return false;
-  const current = rows.findIndex((r) => r.classList.contains("selected"));
+  let current = rows.indexOf(target);
+  if (current < 0) current = rows.findIndex((r) => r.classList.contains("selected"));
   let next = null;
   if (event.key === "j" || event.key === "ArrowDown") next = Math.min(rows.length - 1, current + 1);
   else if (event.key === "k" || event.key === "ArrowUp") next = Math.max(0, current - 1);
   else if (event.key === "Enter" && current >= 0) {
-    location.hash = `#/cases/${encodeURIComponent(rows[current].dataset.number)}`;
+    const row = rows[current];
+    if (row.dataset.number) location.hash = `#/cases/${encodeURIComponent(row.dataset.number)}`;
+    else row.click();
     return true;
   }
   if (next === null) return false;
@@ -404,12 +425,15 @@ function queueView(name, page) {
     ),
   );
   if (state.isDesk) counts.append(unclassifiedEntry(false));
-  const listArea = h("div", { class: "list-area", "aria-live": "polite" }, h("p", { class: "muted" }, T.loading));
+  const listArea = h("div", { class: "list-area" }, h("p", { class: "muted" }, T.loading));
+  // Screen readers hear the one-line summary change, not the whole table again.
+  const summary = h("span", { "aria-live": "polite" });
   const heading = h("h2", {}, M.queues[name]);
   const el = h("section", { class: "queue-view" }, h("aside", { class: "queues", "aria-label": T.nav_queues }, counts), h("div", { class: "queue-main" }, heading, listArea));
   let lastTotal = null;
-  let selected = null;
+  let loadedAt = 0;
   let loading = false;
+  let alive = true;
 
   async function load() {
     if (loading) return;
@@ -417,13 +441,17 @@ function queueView(name, page) {
     try {
       const offset = (page - 1) * PAGE_SIZE;
       const data = await api(`/staff/v1/cases?queue=${name}&limit=${PAGE_SIZE}&offset=${offset}`);
+      if (!alive) return;
       lastTotal = data.total;
-      selected = listArea.querySelector("tr.selected")?.dataset.number || selected;
+      loadedAt = Date.now();
+      const selected = listArea.querySelector("tr.selected")?.dataset.number;
+      const hadFocus = listArea.contains(document.activeElement);
       const pages = Math.max(1, Math.ceil(data.total / PAGE_SIZE));
+      summary.textContent = fmt(T.page_of, { page, pages, total: data.total });
       const pager = h(
         "div",
         { class: "pager" },
-        h("span", {}, fmt(T.page_of, { page, pages, total: data.total })),
+        summary,
         page > 1 ? h("a", { href: `#/queues/${name}?page=${page - 1}`, class: "button" }, T.previous) : null,
         page < pages ? h("a", { href: `#/queues/${name}?page=${page + 1}`, class: "button" }, T.next) : null,
       );
@@ -431,9 +459,11 @@ function queueView(name, page) {
         data.items.length ? caseTable(data.items, { selected }) : h("p", { class: "empty" }, T.no_cases),
         pager,
       );
+      // The keyboard stays where it was when the list is redrawn under it.
+      if (hadFocus) listArea.querySelector("tr.selected")?.focus();
       el.dataset.ready = "1";
     } catch (e) {
-      if (!(e instanceof SessionEnded)) listArea.replaceChildren(h("p", { class: "error", role: "alert" }, e.message));
+      if (alive && !(e instanceof SessionEnded)) listArea.replaceChildren(h("p", { class: "error", role: "alert" }, e.message));
     } finally {
       loading = false;
     }
@@ -443,10 +473,14 @@ function queueView(name, page) {
     el,
     onCounts(all) {
       for (const badge of counts.querySelectorAll("[data-queue]")) badge.textContent = all[badge.dataset.queue] ?? 0;
-      // A new case, or one taken by a colleague: the list follows the count, and refreshes on each tick anyway.
-      if (all[name] !== lastTotal || page === 1) load();
+      // A new case, or one taken by a colleague: the list follows the count, and is redrawn every half minute
+      // anyway (a case can leave as another arrives).
+      if (all[name] !== lastTotal || Date.now() - loadedAt > 30_000) load();
     },
     keydown: (e) => tableKeys(listArea, e),
+    destroy: () => {
+      alive = false;
+    },
   };
 }
 
@@ -464,15 +498,20 @@ function unclassifiedEntry(active) {
   );
 }
 
-let subclassesPromise = null;
-
-function subclassList() {
-  subclassesPromise ??= api("/staff/v1/subclasses").catch((e) => {
-    subclassesPromise = null;
-    throw e;
-  });
-  return subclassesPromise;
+// Lists that change rarely (problem types, departments): asked once per page, asked again after a failure.
+function once(path) {
+  let promise = null;
+  return () => {
+    promise ??= api(path).catch((e) => {
+      promise = null;
+      throw e;
+    });
+    return promise;
+  };
 }
+
+const subclassList = once("/staff/v1/subclasses");
+const departments = once("/staff/v1/departments");
 
 function reportsView() {
   const counts = h(
@@ -594,7 +633,8 @@ function searchView(params) {
   });
   const results = h("div", { class: "list-area", "aria-live": "polite" });
   const el = h("section", { class: "search-view" }, h("h2", {}, T.search_title), form, results);
-  const query = new URLSearchParams({ limit: String(PAGE_SIZE) });
+  const page = Math.max(1, Number(params.get("page")) || 1);
+  const query = new URLSearchParams({ limit: String(PAGE_SIZE), offset: String((page - 1) * PAGE_SIZE) });
   for (const k of ["number", "status", "grid"]) if (params.get(k)) query.set(k, params.get(k));
   if (params.get("since")) query.set("since", `${params.get("since")}T00:00:00+08:00`);
   if (params.get("until")) query.set("until", `${params.get("until")}T23:59:59+08:00`);
@@ -613,7 +653,22 @@ function searchView(params) {
           results.replaceChildren(h("p", { class: "error", role: "alert" }, text));
           return;
         }
-        results.replaceChildren(caseTable(data.items, {}), h("p", { class: "muted" }, fmt(T.page_of, { page: 1, pages: Math.ceil(data.total / PAGE_SIZE), total: data.total })));
+        const pages = Math.ceil(data.total / PAGE_SIZE);
+        const at = (n) => {
+          const next = new URLSearchParams(params);
+          next.set("page", String(n));
+          return `#/search?${next}`;
+        };
+        results.replaceChildren(
+          caseTable(data.items, {}),
+          h(
+            "div",
+            { class: "pager" },
+            h("span", {}, fmt(T.page_of, { page, pages, total: data.total })),
+            page > 1 ? h("a", { href: at(page - 1), class: "button" }, T.previous) : null,
+            page < pages ? h("a", { href: at(page + 1), class: "button" }, T.next) : null,
+          ),
+        );
       })
       .catch((e) => {
         if (!(e instanceof SessionEnded)) results.replaceChildren(h("p", { class: "error", role: "alert" }, e.message));
@@ -624,26 +679,18 @@ function searchView(params) {
 
 // The case page -------------------------------------------------------------------------------------------------
 
-let departmentsPromise = null;
-
-function departments() {
-  departmentsPromise ??= api("/staff/v1/departments").catch((e) => {
-    departmentsPromise = null;
-    throw e;
-  });
-  return departmentsPromise;
-}
-
 function caseView(number) {
   const el = h("section", { class: "case-view" }, h("p", { class: "muted" }, T.loading));
   let minimap = null;
+  let alive = true;
 
   async function load() {
     let c;
     try {
       c = await api(`/staff/v1/cases/${encodeURIComponent(number)}`);
+      if (!alive) return;
     } catch (e) {
-      if (e instanceof SessionEnded) return;
+      if (e instanceof SessionEnded || !alive) return;
       el.replaceChildren(h("a", { href: "#/queues", class: "back" }, `← ${T.back}`), h("p", { class: "error", role: "alert" }, e.message));
       return;
     }
@@ -735,10 +782,15 @@ function caseView(number) {
   load();
   return {
     el,
-    destroy: () => minimap?.destroy(),
+    destroy: () => {
+      alive = false;
+      minimap?.destroy();
+    },
     keydown(e) {
       if (e.key === "Escape") {
-        history.back();
+        // Back where the dispatcher came from, or to the queues when the case was opened from outside.
+        if (state.steps > 1) history.back();
+        else location.hash = "#/queues";
         return true;
       }
       return false;
@@ -889,6 +941,7 @@ function mapView() {
     }
   }
 
+  let lastCounts = JSON.stringify(state.counts);
   const started = performance.now();
   map
     .load()
@@ -901,7 +954,14 @@ function mapView() {
     });
   return {
     el,
-    onCounts: () => map.reloadCases().catch(() => {}),
+    onCounts(counts) {
+      // All open cases are a large answer: asked again when the queues moved, or once a minute for the overdue
+      // rings, and not while the tab is hidden.
+      const fingerprint = JSON.stringify(counts);
+      if (document.hidden || (fingerprint === lastCounts && Date.now() - map.casesAt < 60_000)) return;
+      lastCounts = fingerprint;
+      map.reloadCases().catch(() => {});
+    },
     destroy: () => {
       map.destroy();
       if (window.tgMap === map) window.tgMap = null;
@@ -963,10 +1023,13 @@ function evaluationView(params) {
     }
   });
 
+  let trendAsked = 0;
   async function showTrend(row) {
+    const asked = ++trendAsked;
     trend.replaceChildren(h("h3", {}, fmt(T.trend_of, { name: row.name })), h("p", { class: "muted" }, T.loading));
     try {
       const points = await api(`/staff/v1/evaluation/trend?by=${by}&key=${encodeURIComponent(row.key)}&months=12`);
+      if (asked !== trendAsked) return; // another row was chosen meanwhile
       trend.replaceChildren(
         h("h3", {}, fmt(T.trend_of, { name: row.name })),
         lineChart(points.map((p) => ({ label: p.period, value: p.score, band: p.band })), { title: fmt(T.trend_of, { name: row.name }) }),
@@ -1015,6 +1078,7 @@ function evaluationView(params) {
           const tr = e.target.closest("tbody tr");
           if (tr && (e.key === "Enter" || e.key === " ")) {
             e.preventDefault();
+            e.stopPropagation(); // chosen here; the page's own Enter handling would choose it twice
             choose(tr);
           }
         });
@@ -1058,7 +1122,7 @@ document.addEventListener("keydown", (event) => {
     event.preventDefault();
     return;
   }
-  const go = { 1: "#/queues", 2: "#/map", 3: "#/evaluation" }[event.key];
+  const go = { 1: "#/queues", 2: "#/map", 3: state.isDesk ? "#/evaluation" : null }[event.key];
   if (go) {
     location.hash = go;
     event.preventDefault();
@@ -1077,5 +1141,7 @@ if (session.access) {
     if (!(e instanceof SessionEnded)) showSignIn(e.message);
   });
 } else {
-  showSignIn();
+  const notice = sessionStorage.getItem("tg.notice") || "";
+  sessionStorage.removeItem("tg.notice");
+  showSignIn(notice);
 }

@@ -55,7 +55,8 @@ function buildLayer(collection, origin) {
           if (i === 0) path.moveTo(lx, ly);
           else path.lineTo(lx, ly);
         }
-        path.closePath();
+        // No closePath(): GeoJSON rings end on their first point already, and closePath() on one long path
+        // makes chromium's path building quadratic (21 s for the city's 51,495 grids instead of 34 ms).
         points += ring.length;
       }
       const outer = polygon[0];
@@ -139,7 +140,13 @@ export class CityMap {
   }
 
   async reloadCases({ draw = true } = {}) {
-    const data = await this.api("/staff/v1/map/cases");
+    // One request at a time: a slow answer must not land after a newer one.
+    if (this.casesLoading) return this.casesLoading;
+    this.casesLoading = this.api("/staff/v1/map/cases").finally(() => {
+      this.casesLoading = null;
+    });
+    const data = await this.casesLoading;
+    this.casesAt = Date.now();
     const at = Object.fromEntries(data.fields.map((f, i) => [f, i]));
     const k = 2 ** BASE_ZOOM;
     this.cases = data.rows.map((row) => {
@@ -162,7 +169,9 @@ export class CityMap {
   async loadHeat(subclass, days = 30) {
     const query = new URLSearchParams({ days: String(days) });
     if (subclass) query.set("subclass", subclass);
+    const asked = (this.heatAsked = (this.heatAsked || 0) + 1);
     const data = await this.api(`/staff/v1/map/heat?${query}`);
+    if (asked !== this.heatAsked) return data; // a later choice is on its way
     const k = 2 ** BASE_ZOOM;
     this.heat = {
       max: data.max || 1,

@@ -283,7 +283,7 @@ class Work:
             case "register":
                 c.registered_at = now
             case "dispatch" | "redispatch":
-                await self._choose_department(detail, note)
+                await self._choose_department(detail, note, actor)
                 c.dispatched_at = now
             case "return":
                 detail["department_code"] = c.department_id
@@ -391,12 +391,15 @@ class Work:
                 if task.kind == stage and task.due_at is None:
                     task.due_at = c.stage_deadline
 
-    async def _choose_department(self, detail: dict[str, Any], note: str) -> None:
+    async def _choose_department(self, detail: dict[str, Any], note: str, actor: Actor) -> None:
         c = self.case
         chosen = detail.get("department_code")
         if chosen and chosen != c.department_id:
             if not await Department.filter(code=chosen).using_db(self.conn).exists():
                 raise NotFoundError("department_not_found", f"department {chosen!r} does not exist")
+            scope = dispatchable_filter(actor)
+            if scope is not None and not await Department.filter(scope, code=chosen).using_db(self.conn).exists():
+                raise PermissionDenied("department_out_of_scope", f"department {chosen!r} is outside your districts")
             c.department_id = chosen
             c.routing_kind, c.routing_reason = "manual", f"派遣员指定: {note}"[:255] if note else "派遣员指定"
         if not c.department_id:
@@ -545,6 +548,19 @@ def visible_filter(actor: Actor) -> Q | None:
     for clause in clauses[1:]:
         combined |= clause
     return combined
+
+
+def dispatchable_filter(actor: Actor) -> Q | None:
+    """The departments a dispatcher may send cases to: city-level units and the units of the districts they cover.
+
+    None means any (a city-wide desk grant, or the system routing by its own rules).
+    """
+    if actor.kind != "staff":
+        return None
+    districts = {g.area_code[:6] for g in actor.grants if g.role in ("dispatcher", "duty_chief")}
+    if "" in districts:
+        return None
+    return Q(district_id__isnull=True) | Q(district_id__in=sorted(districts))
 
 
 def area_filter(area_code: str) -> Q:

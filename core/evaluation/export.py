@@ -56,4 +56,9 @@ def cell(column: str, value: Any, *, empty: str = NO_VALUE) -> str:
         return MISSING_SEPARATOR.join(TERM_LABELS.get(term, term) for term in value)
     if isinstance(value, float):
         return f"{value:.1f}" if column == "avg_dispose_hours" else f"{value:.2f}"
-    return str(value)
+    text = str(value)
+    # Names come from imports and administrators; a spreadsheet would run one starting like a formula.
+    return "'" + text if column == "name" and text[:1] in FORMULA_STARTS else text
+
+
+FORMULA_STARTS = frozenset("=+-@\t\r")

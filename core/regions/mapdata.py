@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 import shapely
+from tortoise import connections
 from tortoise.expressions import Case as Choose
 from tortoise.expressions import F, Q, RawSQL, When
 from tortoise.functions import Count
@@ -62,6 +63,7 @@ class Layer:
     build_s: float
     built_at: float  # time.monotonic()
     points: dict[str, tuple[float, float]] = field(default_factory=dict)
+    source: tuple = ()  # the stored rows' fingerprint when built (see _fingerprint)
 
     @property
     def etag(self) -> str:
@@ -75,6 +77,16 @@ class Layer:
 def check_level(level: str) -> None:
     if level not in TOLERANCE:
         raise NotFoundError("unknown_map_level", f"map level is one of {', '.join(LEVELS)}, not {level!r}")
+
+
+TABLES = {"district": "district", "street": "street", "grid": "unit_grid"}
+
+
+async def _fingerprint(level: str) -> tuple:
+    """Row count and total geometry text length of a level: any import that changes a boundary changes them."""
+    conn = connections.get("default")
+    rows = await conn.execute_query_dict(f"SELECT count(*) AS n, sum(length(geometry)) AS s FROM {TABLES[level]}")
+    return (int(rows[0]["n"]), int(rows[0]["s"] or 0))
 
 
 async def _read(level: str) -> tuple[list[str], list[str | None], list[str | None], list[str]]:
@@ -133,11 +145,12 @@ async def build_layer(*, level: str) -> Layer:
     """Read and encode one level's boundaries from the database, without the cache."""
     check_level(level)
     started = time.perf_counter()
+    source = await _fingerprint(level)
     rows = await _read(level)
     layer = await asyncio.to_thread(_encode, level, *rows)
     build_s = time.perf_counter() - started
-    log.info("map layer built", extra={"fields": {"level": level, "features": layer.features, "s": round(build_s, 3)}})
-    return replace(layer, build_s=build_s)
+    log.info("map layer built", extra={"fields": {"layer": level, "features": layer.features, "s": round(build_s, 3)}})
+    return replace(layer, build_s=build_s, source=source)
 
 
 class _LayerCache:
@@ -174,12 +187,18 @@ class _LayerCache:
     async def _refresh(self, level: str) -> None:
         try:
             async with self._locks.setdefault(level, asyncio.Lock()):
+                # Another process may have imported regions; unless it did, the layer is kept another while
+                # (a rebuild of the grids costs seconds of CPU).
+                layer = self._layers.get(level)
+                if layer is not None and layer.source == await _fingerprint(level):
+                    self._layers[level] = replace(layer, built_at=time.monotonic())
+                    return
                 await self._build(level)
         except asyncio.CancelledError:
             raise
         except Exception:
             # The old layer stays; the next request after this one tries again.
-            log.exception("map layer not rebuilt", extra={"fields": {"level": level}})
+            log.exception("map layer not rebuilt", extra={"fields": {"layer": level}})
 
     def forget(self) -> None:
         self._generation += 1

@@ -111,3 +111,25 @@ async def test_the_console_page_comes_with_its_labels_files_and_a_strict_content
     for name in ("views.py", "..%2Fapi.py", "missing.js"):
         missing = await api.get(f"/console/static/{name}")
         assert missing.status_code == 404, name
+
+
+async def test_a_district_dispatcher_cannot_dispatch_to_another_districts_department(api):
+    case_district = (await District.all().order_by("code").first()).code
+    desk = await bearer(api, f"dispatcher-{case_district}")
+    await hotline_report(api, desk, subclass="event:0201")  # waits for a person at every step
+    number = (await wait_for_case(api, desk, "to_accept"))["number"]
+    assert (await act(api, desk, number, "accept")).status_code == 200
+    detail = (await api.get(f"/staff/v1/cases/{number}", headers=desk)).json()
+    patrol = await bearer(api, (await StaffAccount.get(id=detail["tasks"][0]["inspector_id"])).username)
+    await act(api, patrol, number, "verify", detail={"result": "confirmed"})
+    assert (await act(api, desk, number, "register")).json()["status"] == "registered"
+    elsewhere = await Department.exclude(district_id=case_district).filter(district_id__isnull=False).first()
+
+    refused = await act(api, desk, number, "dispatch", detail={"department_code": elsewhere.code})
+    assert (refused.status_code, refused.json()["code"]) == (403, "department_out_of_scope")
+    assert refused.json()["title"] == "只能派遣至市级部门或您负责区域内的部门。"
+    assert (await api.get(f"/staff/v1/cases/{number}", headers=desk)).json()["status"] == "registered"
+
+    city_unit = await Department.filter(district_id__isnull=True).order_by("code").first()
+    sent = await act(api, desk, number, "dispatch", detail={"department_code": city_unit.code}, note="市级部门处置")
+    assert (sent.json()["status"], sent.json()["department"]) == ("dispatched", city_unit.code)

@@ -22,7 +22,7 @@ import pytest
 
 from core.accounts.models import StaffAccount
 from core.geo.datum import from_wgs84
-from core.regions.models import UnitGrid
+from core.regions.models import District, UnitGrid
 from core.seed import DEMO_PASSWORD
 from tests.conftest import IN_CI
 from tests.factories import interior_point, jpeg_bytes
@@ -247,9 +247,10 @@ async def test_a_citizen_report_appears_in_the_queue_and_is_dispatched_from_the_
     await page.shots.take("queue-new-report")
 
     # Keyboard: move to the row and open it.
-    await page.keyboard.press("j")
-    while await page.get_attribute("table.cases tr.selected", "data-number") != number:
+    for _ in range(await page.locator("table.cases tbody tr").count()):
         await page.keyboard.press("j")
+        if await page.get_attribute("table.cases tr.selected", "data-number") == number:
+            break
     await page.keyboard.press("Enter")
     await page.wait_for_selector(f".case-view[data-status=pending_accept] >> text={number}")
     await act_in_page(page, "accept")
@@ -285,6 +286,15 @@ async def test_a_citizen_report_appears_in_the_queue_and_is_dispatched_from_the_
     await open_map(page, server)
     assert await map_pixel(page, number) == ("dispatched", STATUS_RGB["dispatched"])
     await page.shots.take("map-dispatched")
+
+    # On a command-centre wall the map fills the larger screen and still shows the whole city.
+    await page.set_viewport_size({"width": 2560, "height": 1440})
+    await page.wait_for_function(
+        "n => { const p = window.tgMap.casePoint(n); return p && window.tgMap.width > 2000 && p.x > 0 && p.y > 0 }",
+        arg=number,
+    )
+    assert await map_pixel(page, number) == ("dispatched", STATUS_RGB["dispatched"])
+    await page.shots.take("map-wall-screen")
 
 
 async def test_a_report_no_rule_could_classify_waits_for_the_dispatcher_and_becomes_a_case(server, page):
@@ -328,12 +338,20 @@ async def test_a_wrong_password_and_an_ended_session_get_chinese_messages(server
     assert await page.locator("#signin-error").count() == 0
     # The session ends on the server (signed out elsewhere, or an administrator ended it): the next live update
     # finds out, the refresh token is refused too, and the page asks to sign in again.
-    token = await page.evaluate("sessionStorage.getItem('tg.access')")
+    token = await page.evaluate("() => sessionStorage.getItem('tg.access')")
     ended = await server.call("POST", "/auth/revoke", {"authorization": f"Bearer {token}"})
     assert ended.status_code == 204
     await page.wait_for_selector("#signin-error:has-text('登录已过期，请重新登录。')", timeout=10_000)
-    assert await page.evaluate("sessionStorage.getItem('tg.access')") is None
+    assert await page.evaluate("() => sessionStorage.getItem('tg.access')") is None
     await page.shots.take("session-ended")
+
+    # The next person at the same desk signs in after them and works as themselves.
+    district = (await District.all().order_by("code").first()).code
+    await sign_in(page, server, f"dispatcher-{district}")
+    await page.wait_for_selector(".queue-view[data-ready]")
+    assert district in await page.text_content(".who .roles")
+    await page.click("#sign-out")
+    await page.wait_for_selector("#signin-error:has-text('您已退出登录。')")
 
 
 async def test_a_crew_member_sees_only_their_actions_and_the_api_refuses_the_rest(server, page):
