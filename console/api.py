@@ -260,13 +260,10 @@ async def waiting_reports(
 ) -> list[ReportOut]:
     """Reports that wait for a person (no subclass could be found, or no place), oldest first."""
     _require_desk(actor)
-    rows = (
-        await Report.filter(status=status)
-        .order_by("id")
-        .offset(offset)
-        .limit(limit)
-        .prefetch_related("subclass", "case")
-    )
+    query = Report.filter(status=status)
+    if (scope := cases.waiting_reports_filter(actor)) is not None:
+        query = query.filter(scope)
+    rows = await query.order_by("id").offset(offset).limit(limit).prefetch_related("subclass", "case")
     return [
         ReportOut(
             id=r.id,
@@ -287,6 +284,10 @@ async def waiting_reports(
 async def classify_report(report_id: int, body: ClassifyIn, actor: CurrentActor) -> ReportAccepted:
     """Give a waiting report its problem type; it then becomes a case like any other."""
     _require_desk(actor)
+    scope = cases.waiting_reports_filter(actor)
+    if scope is not None and not await Report.filter(scope, id=report_id).exists():
+        if await Report.exists(id=report_id):
+            raise PermissionDenied("report_out_of_scope", f"report {report_id} is outside your area")
     report = await reports.classify_queued_report(report_id=report_id, subclass=body.subclass, actor_id=actor.id)
     wake()
     return ReportAccepted(report_id=report.id, status=report.status, created=False, next="open or join a case")

@@ -50,6 +50,7 @@ ERROR_TITLES = {
     "note_required": "请填写原因或说明。",
     "role_not_allowed": "您的角色无权进行该操作。",
     "out_of_scope": "该案卷不在您负责的区域或部门范围内。",
+    "report_out_of_scope": "该上报不在您负责的区域范围内。",
     "department_out_of_scope": "只能派遣至市级部门或您负责区域内的部门。",
     "not_your_case": "只能操作您本人上报的问题。",
     "verification_pending": "监督员尚未核实，暂不能立案。",

@@ -550,6 +550,25 @@ def visible_filter(actor: Actor) -> Q | None:
     return combined
 
 
+def waiting_reports_filter(actor: Actor) -> Q | None:
+    """The waiting reports (待分类) a desk may see: those in its areas; one with no place only city-wide desks see.
+
+    None means all; Q(id=-1) means none (no desk role).
+    """
+    clauses = []
+    for grant in actor.grants:
+        if grant.role in ("dispatcher", "duty_chief"):
+            if not grant.area_code:
+                return None
+            clauses.append(area_filter(grant.area_code))
+    if not clauses:
+        return Q(id=-1)
+    combined = clauses[0]
+    for clause in clauses[1:]:
+        combined |= clause
+    return combined
+
+
 def dispatchable_filter(actor: Actor) -> Q | None:
     """The departments a dispatcher may send cases to: city-level units and the units of the districts they cover.
 
@@ -664,7 +683,10 @@ async def queue_counts(*, actor: Actor) -> dict[str, int]:
         if scope is not None:
             query = query.filter(scope)
         counts[name] = await query.distinct().count()
-    counts["unclassified_reports"] = await Report.filter(status="queued").count()
+    waiting = Report.filter(status="queued")
+    if (reports_scope := waiting_reports_filter(actor)) is not None:
+        waiting = waiting.filter(reports_scope)
+    counts["unclassified_reports"] = await waiting.count()
     return counts
 
 

@@ -1,6 +1,7 @@
 """What the console page needs from the server: the page and its files, departments to dispatch to, trends, CSV and
 the case page's photos and names."""
 
+import asyncio
 import json
 import re
 
@@ -8,6 +9,7 @@ from core import clock
 from core.accounts.models import StaffAccount
 from core.org.models import Department
 from core.regions.models import District, Street
+from core.reports.models import Report
 from tests.console.test_staff_api import act, bearer, hotline_report, wait_for_case
 from tests.factories import jpeg_bytes
 
@@ -133,3 +135,29 @@ async def test_a_district_dispatcher_cannot_dispatch_to_another_districts_depart
     city_unit = await Department.filter(district_id__isnull=True).order_by("code").first()
     sent = await act(api, desk, number, "dispatch", detail={"department_code": city_unit.code}, note="市级部门处置")
     assert (sent.json()["status"], sent.json()["department"]) == ("dispatched", city_unit.code)
+
+
+async def test_reports_waiting_for_a_type_are_shown_to_the_desks_of_their_district_only(api):
+    city_desk = await bearer(api, "dispatcher")
+    await hotline_report(api, city_desk, subclass=None, text="这里有点问题，请来看看")
+    waiting = []
+    for _ in range(100):
+        waiting = (await api.get("/staff/v1/reports", headers=city_desk)).json()
+        if waiting:
+            break
+        await asyncio.sleep(0.05)
+    assert [r["text"] for r in waiting] == ["这里有点问题，请来看看"]
+    report = await Report.get(id=waiting[0]["id"])
+    here = await bearer(api, f"dispatcher-{report.district}")
+    other = await District.exclude(code=report.district).first()
+    there = await bearer(api, f"dispatcher-{other.code}")
+
+    assert [r["id"] for r in (await api.get("/staff/v1/reports", headers=here)).json()] == [report.id]
+    assert (await api.get("/staff/v1/reports", headers=there)).json() == []
+    assert (await api.get("/staff/v1/queues", headers=there)).json()["unclassified_reports"] == 0
+    assert (await api.get("/staff/v1/queues", headers=here)).json()["unclassified_reports"] == 1
+    refused = await api.post(f"/staff/v1/reports/{report.id}/classify", json={"subclass": "event:0102"}, headers=there)
+    assert (refused.status_code, refused.json()["code"]) == (403, "report_out_of_scope")
+    assert (await Report.get(id=report.id)).status == "queued"
+    accepted = await api.post(f"/staff/v1/reports/{report.id}/classify", json={"subclass": "event:0102"}, headers=here)
+    assert accepted.status_code == 202
