@@ -6,6 +6,9 @@ cases and heat are read by desk roles and crews, within what `visible_filter` le
 
 from __future__ import annotations
 
+import asyncio
+import gzip
+import json
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
@@ -71,12 +74,19 @@ async def boundaries(level: str, request: Request, actor: CurrentActor) -> Respo
     return Response(layer.body, media_type=GEOJSON, headers=headers)
 
 
-@router.get("/cases")
-async def open_cases(actor: CurrentActor) -> JSONResponse:
-    """Open cases you may see, newest first, as rows of `fields` (at most 50,000; then `truncated`)."""
+@router.get("/cases", response_class=JSONResponse)
+async def open_cases(request: Request, actor: CurrentActor) -> Response:
+    """Open cases you may see, newest first, as rows of `fields` (at most 50,000; then `truncated`); gzip when
+    accepted (10,000 cases: 780 KB plain, about a fifth gzipped)."""
     _require_reader(actor)
-    # JSONResponse directly: tens of thousands of plain rows need no pydantic or jsonable_encoder pass.
-    return JSONResponse(await mapdata.open_cases(actor=actor))
+    # Serialised directly: tens of thousands of plain rows need no pydantic or jsonable_encoder pass.
+    body = json.dumps(await mapdata.open_cases(actor=actor), ensure_ascii=False, separators=(",", ":")).encode()
+    headers = {"Cache-Control": "no-store", "Vary": "Accept-Encoding"}
+    if _accepts_gzip(request.headers.get("accept-encoding", "")):
+        # Level 1: a few milliseconds for 10,000 rows; the page asks again whenever the queues move.
+        body = await asyncio.to_thread(gzip.compress, body, 1)
+        headers["Content-Encoding"] = "gzip"
+    return Response(body, media_type="application/json", headers=headers)
 
 
 @router.get("/heat")

@@ -941,7 +941,7 @@ function mapView() {
     }
   }
 
-  let lastCounts = JSON.stringify(state.counts);
+  let lastCounts = Object.keys(state.counts).length ? JSON.stringify(state.counts) : null;
   const started = performance.now();
   map
     .load()
@@ -958,6 +958,10 @@ function mapView() {
       // All open cases are a large answer: asked again when the queues moved, or once a minute for the overdue
       // rings, and not while the tab is hidden.
       const fingerprint = JSON.stringify(counts);
+      if (lastCounts === null) {
+        lastCounts = fingerprint; // the first counts after the map loaded its own cases
+        return;
+      }
       if (document.hidden || (fingerprint === lastCounts && Date.now() - map.casesAt < 60_000)) return;
       lastCounts = fingerprint;
       map.reloadCases().catch(() => {});

@@ -144,6 +144,16 @@ async def test_the_layer_is_sent_gzipped_when_the_browser_accepts_it(api):
     assert gzip.decompress((await mapdata.boundary_layer(level="grid")).gzipped) == plain.content
 
 
+async def test_the_open_cases_are_sent_gzipped_when_the_browser_accepts_it(api):
+    desk = await bearer(api, "dispatcher")
+    await hotline_report(api, desk)
+    await wait_for_case(api, desk, "to_verify")
+    zipped = await api.get("/staff/v1/map/cases", headers={**desk, "accept-encoding": "gzip"})
+    plain = await api.get("/staff/v1/map/cases", headers={**desk, "accept-encoding": "identity"})
+    assert zipped.headers["content-encoding"] == "gzip" and "content-encoding" not in plain.headers
+    assert zipped.json() == plain.json() and plain.json()["total"] == 1
+
+
 async def test_a_district_dispatcher_sees_only_their_districts_open_cases(api):
     a, b = await grids_of_two_districts()
     in_a = await open_case(a)
