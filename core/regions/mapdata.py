@@ -12,10 +12,12 @@ import gzip
 import hashlib
 import json
 import logging
+import os
 import time
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -34,6 +36,7 @@ from core.db import on_open
 from core.errors import NotFoundError, ValidationFailed
 from core.geo.service import parse_geojson_many
 from core.regions.models import District, Street, UnitGrid
+from core.settings import get_settings
 
 log = logging.getLogger("tongguan.map")
 
@@ -43,6 +46,7 @@ log = logging.getLogger("tongguan.map")
 TOLERANCE = {"district": 0.00005, "street": 0.00005, "grid": 0.00002}
 LEVELS = tuple(TOLERANCE)
 DECIMALS = 5
+FORMAT = 1  # of the saved copies under var_dir/cache: raise it when _encode's output changes
 MAX_AGE_S = 600.0
 # Level 6: within 2 % of level 9's size at a quarter of its time (measured on the 51,495-grid layer).
 GZIP_LEVEL = 6
@@ -83,14 +87,16 @@ TABLES = {"district": "district", "street": "street", "grid": "unit_grid"}
 
 
 async def _fingerprint(level: str) -> tuple:
-    """Row count, total geometry text length and (grids) total area of a level: an import that changes boundaries
-    changes them. One aggregate query instead of re-reading 51,495 geometries."""
+    """What the stored boundaries of a level look like, cheaply: districts and streets (a hundred rows) by every
+    code, name and geometry length; the 51,495 grids by one aggregate of count, geometry length and area."""
     conn = connections.get("default")
-    area = "sum(area_m2)" if level == "grid" else "0"
-    rows = await conn.execute_query_dict(
-        f"SELECT count(*) AS n, sum(length(geometry)) AS s, {area} AS a FROM {TABLES[level]}"
-    )
-    return (int(rows[0]["n"]), int(rows[0]["s"] or 0), round(float(rows[0]["a"] or 0), 1))
+    if level == "grid":
+        rows = await conn.execute_query_dict(
+            "SELECT count(*) AS n, sum(length(geometry)) AS s, sum(area_m2) AS a FROM unit_grid"
+        )
+        return (int(rows[0]["n"]), int(rows[0]["s"] or 0), round(float(rows[0]["a"] or 0), 1))
+    rows = await conn.execute_query_dict(f"SELECT code, name, length(geometry) AS s FROM {TABLES[level]} ORDER BY code")
+    return (hashlib.sha256(repr([tuple(r.values()) for r in rows]).encode()).hexdigest(),)
 
 
 async def _read(level: str) -> tuple[list[str], list[str | None], list[str | None], list[str]]:
@@ -146,15 +152,56 @@ def _encode(level: str, codes: list[str], names: list, parents: list, texts: lis
 
 
 async def build_layer(*, level: str) -> Layer:
-    """Read and encode one level's boundaries from the database, without the cache."""
+    """One level's boundaries encoded for the map: from the disk copy made for the same stored boundaries, or read
+    and encoded from the database (then copied to disk for the next process or restart)."""
     check_level(level)
     started = time.perf_counter()
     source = await _fingerprint(level)
-    rows = await _read(level)
-    layer = await asyncio.to_thread(_encode, level, *rows)
+    saved = _saved_path(level, source)
+    layer = await asyncio.to_thread(_load_saved, level, saved)
+    if layer is None:
+        rows = await _read(level)
+        layer = await asyncio.to_thread(_encode, level, *rows)
+        await asyncio.to_thread(_save, layer, saved)
     build_s = time.perf_counter() - started
-    log.info("map layer built", extra={"fields": {"layer": level, "features": layer.features, "s": round(build_s, 3)}})
-    return replace(layer, build_s=build_s, source=source)
+    fields = {"layer": level, "features": layer.features, "s": round(build_s, 3), "from_disk": layer.build_s == 0}
+    log.info("map layer ready", extra={"fields": fields})
+    return replace(layer, build_s=build_s, source=source, built_at=time.monotonic())
+
+
+def _saved_path(level: str, source: tuple) -> Path:
+    tag = hashlib.sha256(repr((FORMAT, level, source, TOLERANCE[level], DECIMALS)).encode()).hexdigest()[:16]
+    return get_settings().var_dir / "cache" / f"map-{level}-{tag}.json.gz"
+
+
+def _load_saved(level: str, path: Path) -> Layer | None:
+    """The layer saved for these stored boundaries, or None (none saved, or unreadable: then it is rebuilt)."""
+    try:
+        gzipped = path.read_bytes()
+        meta = json.loads(path.with_suffix(".meta").read_text())
+        body = gzip.decompress(gzipped)
+    except (OSError, ValueError, EOFError):
+        return None
+    points = {code: (x, y) for code, (x, y) in meta["points"].items()}
+    digest = hashlib.sha256(body).hexdigest()[:32]
+    return Layer(level, body, gzipped, digest, meta["features"], 0.0, time.monotonic(), points)
+
+
+def _save(layer: Layer, path: Path) -> None:
+    """Keep the encoded layer on disk, replacing older copies of the level; a failure only costs the next start."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        meta = json.dumps({"features": layer.features, "points": layer.points}, separators=(",", ":"))
+        # The meta file first: a reader finds the body only when both are complete (each renamed into place).
+        for target, data in ((path.with_suffix(".meta"), meta.encode()), (path, layer.gzipped)):
+            tmp = target.with_name(f"{target.name}.{os.getpid()}.tmp")
+            tmp.write_bytes(data)
+            tmp.replace(target)
+        for old in path.parent.glob(f"map-{layer.level}-*"):
+            if old.name not in (path.name, path.with_suffix(".meta").name) and not old.name.endswith(".tmp"):
+                old.unlink(missing_ok=True)
+    except OSError:
+        log.warning("map layer not saved to disk", extra={"fields": {"layer": layer.level, "path": str(path)}})
 
 
 class _LayerCache:

@@ -341,3 +341,25 @@ async def test_a_warmed_cache_answers_the_first_request_without_building(api, mo
     for level in ("district", "street", "grid"):
         assert (await api.get(f"/staff/v1/map/boundaries/{level}", headers=desk)).status_code == 200
     assert (await api.get("/staff/v1/map/heat", headers=desk)).status_code == 200
+
+
+async def test_a_restarted_process_serves_the_layer_saved_on_disk_until_the_boundaries_change(api, monkeypatch):
+    desk = await bearer(api, "dispatcher")
+    first = await api.get("/staff/v1/map/boundaries/grid", headers=desk)
+    mapdata.forget_map_cache()  # as after a restart: nothing in memory
+
+    async def no_reading(level: str):
+        raise AssertionError(f"the {level} boundaries were read from the database again")
+
+    monkeypatch.setattr(mapdata, "_read", no_reading)
+    again = await api.get("/staff/v1/map/boundaries/grid", headers=desk)
+    assert again.content == first.content and again.headers["etag"] == first.headers["etag"]
+
+    # Another process imported new boundaries: the saved copy no longer fits them and is not used.
+    monkeypatch.undo()
+    grid = await UnitGrid.all().order_by("code").first()
+    moved = affinity.translate(shapely.from_geojson(grid.geometry), xoff=0.0005)
+    await UnitGrid.filter(code=grid.code).update(geometry=shapely.to_geojson(moved), area_m2=grid.area_m2 + 1)
+    mapdata.forget_map_cache()
+    changed = await api.get("/staff/v1/map/boundaries/grid", headers=desk)
+    assert changed.headers["etag"] != first.headers["etag"]
