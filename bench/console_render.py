@@ -56,6 +56,7 @@ from bench._common import (
     verdict,
 )
 from bench.pipeline import child
+from tests.console.test_console_e2e import CHROMIUM_ARGS  # the tests' chromium switches, and why
 
 BENCH = "console_render"
 SEED = 20261130
@@ -63,16 +64,6 @@ TARGET_MS = 2000.0
 GRIDS = 51_495
 PAGE_ROWS = 50
 CHROMIUM = os.environ.get("TG_BENCH_CHROMIUM", "/usr/bin/chromium")
-# Without the background-networking switches chromium keeps calling Google's hosts, which this network refuses.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 SERVER_TIMEOUT_S = 3 * 3600  # `timeout -s KILL` around the server, whatever happens to this process
 READY_TIMEOUT_MS = 180_000
 OPEN_STATUSES = ("pending_accept", "accepted", "registered", "dispatched", "processing", "fixed")

@@ -564,24 +564,26 @@ function reportsView() {
   };
 }
 
-async function classifyDialog(report, reload) {
+// A modal form: a title, its fields, a line for refusals, confirm and cancel; gone from the page once closed.
+function formDialog(title, ...fields) {
   const error = h("p", { class: "error", role: "alert" });
-  const select = h("select", { name: "subclass", required: true, size: "12" });
   const confirm = h("button", { type: "submit", class: "primary" }, T.confirm);
   const cancel = h("button", { type: "button" }, T.cancel);
-  const form = h(
-    "form",
-    { method: "dialog" },
-    h("h3", {}, fmt(T.classify_title, { id: report.id })),
-    h("p", { class: "description" }, report.text),
-    h("label", {}, T.subclass, select),
-    error,
-    h("div", { class: "dialog-buttons" }, confirm, cancel),
-  );
+  const form = h("form", { method: "dialog" }, h("h3", {}, title), fields, error, h("div", { class: "dialog-buttons" }, confirm, cancel));
   const dialog = h("dialog", { class: "action-dialog" }, form);
   document.body.append(dialog);
   cancel.addEventListener("click", () => dialog.close());
   dialog.addEventListener("close", () => dialog.remove());
+  return { dialog, form, error, confirm };
+}
+
+async function classifyDialog(report, reload) {
+  const select = h("select", { name: "subclass", required: true, size: "12" });
+  const { dialog, form, error, confirm } = formDialog(
+    fmt(T.classify_title, { id: report.id }),
+    h("p", { class: "description" }, report.text),
+    h("label", {}, T.subclass, select),
+  );
   try {
     const groups = new Map();
     for (const s of await subclassList()) {
@@ -808,24 +810,13 @@ function photo(c, mediaId) {
 async function actionDialog(c, action, reload) {
   const needsNote = C.note_actions.includes(action);
   const choosesDepartment = action === "dispatch" || action === "redispatch";
-  const error = h("p", { class: "error", role: "alert" });
   const note = h("textarea", { name: "note", rows: "3", required: needsNote, maxlength: "500" });
   const select = choosesDepartment ? h("select", { name: "department", required: true }) : null;
-  const confirm = h("button", { type: "submit", class: "primary" }, T.confirm);
-  const cancel = h("button", { type: "button", value: "cancel" }, T.cancel);
-  const form = h(
-    "form",
-    { method: "dialog" },
-    h("h3", {}, `${M.actions[action] || action} · ${c.number}`),
+  const { dialog, form, error, confirm } = formDialog(
+    `${M.actions[action] || action} · ${c.number}`,
     select ? h("label", {}, T.choose_department, select) : null,
     h("label", {}, T.note, note),
-    error,
-    h("div", { class: "dialog-buttons" }, confirm, cancel),
   );
-  const dialog = h("dialog", { class: "action-dialog" }, form);
-  document.body.append(dialog);
-  cancel.addEventListener("click", () => dialog.close());
-  dialog.addEventListener("close", () => dialog.remove());
   if (select) {
     try {
       const list = await departments();

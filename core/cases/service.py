@@ -542,12 +542,7 @@ def visible_filter(actor: Actor) -> Q | None:
             clauses.append(area_filter(grant.area_code))
         elif grant.role == "handler" and grant.department_code:
             clauses.append(Q(department_id=grant.department_code))
-    if not clauses:
-        return Q(id=-1)
-    combined = clauses[0]
-    for clause in clauses[1:]:
-        combined |= clause
-    return combined
+    return _any_of(clauses)
 
 
 def waiting_reports_filter(actor: Actor) -> Q | None:
@@ -555,12 +550,17 @@ def waiting_reports_filter(actor: Actor) -> Q | None:
 
     None means all; Q(id=-1) means none (no desk role).
     """
-    clauses = []
+    clauses: list[Q] = []
     for grant in actor.grants:
         if grant.role in ("dispatcher", "duty_chief"):
             if not grant.area_code:
                 return None
             clauses.append(area_filter(grant.area_code))
+    return _any_of(clauses)
+
+
+def _any_of(clauses: list[Q]) -> Q:
+    """Rows matching any of the clauses; none at all (Q(id=-1)) without a clause."""
     if not clauses:
         return Q(id=-1)
     combined = clauses[0]

@@ -84,6 +84,19 @@ class Server:
         async with httpx.AsyncClient(base_url=self.base_url, headers=headers) as client:
             return await client.request(method, path, **kwargs)
 
+    async def inspector_confirms(self, number: str) -> dict:
+        """The inspector of the case's verify task confirms the problem on the field app; the case after it."""
+        detail = (await self.call("GET", f"/staff/v1/cases/{number}", await self.bearer("dispatcher"))).json()
+        inspector = await StaffAccount.get(id=detail["tasks"][0]["inspector_id"])
+        verified = await self.call(
+            "POST",
+            f"/staff/v1/cases/{number}/actions/verify",
+            await self.bearer(inspector.username),
+            json={"detail": {"result": "confirmed"}},
+        )
+        assert verified.status_code == 200, verified.text
+        return verified.json()
+
     async def case_at(self, address: str, headers: dict) -> dict:
         """The case a report at this address became; the embedded jobs make it in the background."""
         for _ in range(150):
@@ -257,16 +270,7 @@ async def test_a_citizen_report_appears_in_the_queue_and_is_dispatched_from_the_
     await page.wait_for_selector(".case-view[data-status=accepted]")
 
     # The inspector confirms the problem on the field app; then the dispatcher registers and dispatches it.
-    desk = await server.bearer("dispatcher")
-    detail = (await server.call("GET", f"/staff/v1/cases/{number}", desk)).json()
-    inspector = await StaffAccount.get(id=detail["tasks"][0]["inspector_id"])
-    verified = await server.call(
-        "POST",
-        f"/staff/v1/cases/{number}/actions/verify",
-        await server.bearer(inspector.username),
-        json={"detail": {"result": "confirmed"}},
-    )
-    assert verified.status_code == 200, verified.text
+    await server.inspector_confirms(number)
     await page.reload()
     await act_in_page(page, "register")
     await page.wait_for_selector(".case-view[data-status=registered]")
@@ -362,16 +366,9 @@ async def test_a_crew_member_sees_only_their_actions_and_the_api_refuses_the_res
     number = case["number"]
     if case["status"] == "pending_accept":
         assert (await server.call("POST", f"/staff/v1/cases/{number}/actions/accept", desk, json={})).status_code == 200
-    detail = (await server.call("GET", f"/staff/v1/cases/{number}", desk)).json()
-    inspector = await StaffAccount.get(id=detail["tasks"][0]["inspector_id"])
-    verified = await server.call(
-        "POST",
-        f"/staff/v1/cases/{number}/actions/verify",
-        await server.bearer(inspector.username),
-        json={"detail": {"result": "confirmed"}},
-    )
-    assert verified.json()["status"] == "dispatched", verified.text
-    crew = f"handler-{verified.json()['department']}"
+    verified = await server.inspector_confirms(number)
+    assert verified["status"] == "dispatched", verified
+    crew = f"handler-{verified['department']}"
 
     await sign_in(page, server, crew)
     await page.wait_for_selector(".queue-view[data-ready]")
