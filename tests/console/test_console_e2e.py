@@ -9,16 +9,20 @@ Screenshots go to test-artifacts/console/ (TG_TEST_ARTIFACTS to change).
 from __future__ import annotations
 
 import asyncio
+import io
 import os
 import re
 import socket
 import sys
+import threading
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
 import pytest
+from PIL import Image
 
 from core.accounts.models import StaffAccount
 from core.geo.datum import from_wgs84
@@ -130,8 +134,56 @@ class Server:
         return response.json()
 
 
+TILE_RGB = (200, 40, 160)  # a colour no layer of the map uses
+
+
+class TileServer:
+    """Map tiles on 127.0.0.1, as an intranet tile server would serve them: one plain tile for any z/x/y."""
+
+    def __init__(self) -> None:
+        buffer = io.BytesIO()
+        Image.new("RGB", (256, 256), TILE_RGB).save(buffer, "PNG")
+        tile = buffer.getvalue()
+        asked: list[str] = []
+        self.asked = asked
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                if not re.fullmatch(r"/\d+/\d+/\d+\.png", self.path):
+                    self.send_error(404)
+                    return
+                asked.append(self.path)
+                self.send_response(200)
+                self.send_header("Content-Type", "image/png")
+                self.send_header("Content-Length", str(len(tile)))
+                self.end_headers()
+                self.wfile.write(tile)
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/{{z}}/{{x}}/{{y}}.png"
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
 @pytest.fixture
-async def server(city, tmp_path) -> AsyncIterator[Server]:
+def tiles(request) -> Iterator[TileServer | None]:
+    """A tile server for the tests that ask for one (parametrize `tiles` with True, indirect)."""
+    if not getattr(request, "param", False):
+        yield None
+        return
+    served = TileServer()
+    yield served
+    served.stop()
+
+
+@pytest.fixture
+async def server(city, tmp_path, tiles) -> AsyncIterator[Server]:
     """`tongguan serve` on a free port of 127.0.0.1, on this test's copy of the small city."""
     port = _free_port()
     env = {
@@ -140,6 +192,7 @@ async def server(city, tmp_path) -> AsyncIterator[Server]:
         "TG_VAR_DIR": str(tmp_path),
         "TG_FACE_DETECTOR": "none",
         "TG_CONSOLE_POLL_SECONDS": "1",
+        **({"TG_CONSOLE_TILES_URL": tiles.url} if tiles else {}),
     }
     for name in ("TG_REDIS_URL", "TG_MINIAPP_APPID"):
         env.pop(name, None)  # the embedded defaults
@@ -481,3 +534,42 @@ async def test_the_evaluation_page_shows_the_figures_of_the_api_a_trend_and_a_cs
     await page.wait_for_selector(".red-black .list.red h3:has-text('红榜')")
     assert re.search(r"至少 3 件立案的路段共 \d+ 条", await page.text_content(".red-black"))
     await page.shots.take("evaluation-roads")
+
+
+async def canvas_rgb(page, x: float, y: float) -> tuple[int, int, int]:
+    """The colour on screen at a point of the map (canvas CSS pixels), from a screenshot: tiles from another
+    origin make the canvas unreadable to scripts, as browsers do."""
+    left, top = await page.evaluate(
+        "() => { const r = window.tgMap.canvas.getBoundingClientRect(); return [r.left, r.top]; }"
+    )
+    shot = await page.screenshot(clip={"x": left + round(x), "y": top + round(y), "width": 1, "height": 1})
+    return Image.open(io.BytesIO(shot)).convert("RGB").getpixel((0, 0))
+
+
+@pytest.mark.parametrize("tiles", [True], indirect=True)
+async def test_the_map_draws_the_tile_server_under_the_boundaries_and_a_heat_layer(server, tiles, page):
+    address = f"长江街 {uuid.uuid4().hex[:6]} 号"
+    await server.citizen_report(address=address, subclass="event:0102")
+    await server.case_at(address, await server.bearer("dispatcher"))
+    await sign_in(page, server, "dispatcher")
+    await page.wait_for_selector(".queue-view[data-ready]")
+    await open_map(page, server)
+
+    # Outside the city the map shows the tiles (the content policy lets the tile server's origin in).
+    await page.wait_for_function("() => window.tgMap.renders > 1")  # tiles arrive after the first drawing
+    assert await canvas_rgb(page, 3, 3) == TILE_RGB
+    zooms = {int(p.split("/")[1]) for p in tiles.asked}
+    assert zooms and min(zooms) >= 9 and max(zooms) <= 19, tiles.asked
+
+    # The heat layer: the problem types of the last 30 days to choose from, and colour where they gathered.
+    await page.uncheck("input[name=cases]")  # nothing drawn over the heat
+    heat_at = "() => { const m = window.tgMap, [x, y] = m.heat.points[0]; return m.toScreen(x, y); }"
+    await page.check("input[name=heat]")
+    await page.wait_for_selector("#heat-subclass option[value='event:0102']", state="attached")
+    x, y = await page.evaluate(heat_at)
+    shaded = await canvas_rgb(page, x, y)
+    await page.shots.take("map-tiles-heat")
+    await page.uncheck("input[name=heat]")
+    plain = await canvas_rgb(page, x, y)
+    # Warm colours over the map where the case is: less blue than the map under it.
+    assert shaded[2] < plain[2] - 40, (shaded, plain)
