@@ -482,6 +482,19 @@ export class CityMap {
     ctx.stroke(overdue);
   }
 
+  // Keyboard: n / p go through the open cases, overdue ones first, centring each and opening its popup.
+  step(direction) {
+    if (!this.cases.length) return;
+    const order = [...this.cases].sort((a, b) => b.overdue - a.overdue);
+    const at = order.indexOf(this.selected);
+    const next = order[(at + direction + order.length) % order.length];
+    this.autoFit = false;
+    this.view = { ...this.view, x: next.x, y: next.y };
+    this.renderBase();
+    this.select(next, { focusPopup: false }); // the keys stay on the map; Enter opens the case
+    this.compose();
+  }
+
   // For tests and the benchmark: where a case is drawn, and the colour it is drawn in.
   casePoint(number) {
     const c = this.cases.find((x) => x.number === number);
@@ -507,7 +520,7 @@ export class CityMap {
     return best;
   }
 
-  select(c) {
+  select(c, { focusPopup = true } = {}) {
     this.selected = c;
     if (!c) {
       this.popup.hidden = true;
@@ -525,7 +538,7 @@ export class CityMap {
     this.popup.append(title, status, open);
     this.popup.hidden = false;
     this.placePopup();
-    open.focus();
+    if (focusPopup) open.focus();
   }
 
   placePopup() {
@@ -581,7 +594,10 @@ export class CityMap {
         "=": () => this.zoomBy(1.5),
         "-": () => this.zoomBy(1 / 1.5),
         0: () => this.reset(),
+        n: () => this.step(1),
+        p: () => this.step(-1),
         Escape: () => this.select(null),
+        Enter: () => this.selected && this.onOpenCase && this.onOpenCase(this.selected.number),
       };
       if (keys[e.key]) {
         e.preventDefault();

@@ -332,7 +332,11 @@ async def test_a_citizen_report_appears_in_the_queue_and_is_dispatched_from_the_
     assert await map_pixel(page, number) == ("registered", STATUS_RGB["registered"])
     await page.shots.take("map-registered")
 
-    await page.goto(f"{server.base_url}/console#/cases/{number}")
+    # From the map by keyboard: n goes to the next case (overdue first) and Enter opens it.
+    await page.focus(".map-canvas")
+    await page.keyboard.press("n")
+    assert await page.text_content(".map-popup strong") == number
+    await page.keyboard.press("Enter")
     await page.wait_for_selector(".case-view[data-status=registered]")
     await act_in_page(page, "dispatch", department=True)
     await page.wait_for_selector(".case-view[data-status=dispatched]")
