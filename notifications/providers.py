@@ -9,9 +9,10 @@ import logging
 import threading
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import datetime, timedelta
 from typing import Protocol
 
+from core import clock
 from core.settings import Settings
 from notifications.templates import Rendered
 
@@ -41,6 +42,7 @@ class BatchProvider(Provider, Protocol):
 
 BATCH_TAG = "OutId:"
 """`provider_id` of a notice sent in a batch whose answer is not known yet: the batch's OutId follows the tag."""
+FILING_SKEW = timedelta(minutes=5)  # how far Aliyun's date of arrival may be from our attempt (timeouts, clocks)
 
 
 class ConsoleProvider:
@@ -98,14 +100,21 @@ class AliyunSmsProvider:
         items = [(phone, message.data) for message, phone in messages]
         return self.client.send_batch(template_code=codes.pop(), items=items, out_id=out_id)
 
-    def reconcile(self, *, recipient: str, provider_id: str, out_id: str, sent_on: date) -> str:
+    def reconcile(self, *, recipient: str, provider_id: str, out_id: str, sent_at: datetime) -> str:
         """What Aliyun knows of a send whose answer we never got (QuerySendDetails by BizId or OutId).
 
+        Aliyun files a send under its China date of arrival, which is not always the date of our attempt: a send
+        made just before midnight, or a clock a little off, lands on the neighbouring day. Every day within
+        `FILING_SKEW` of the attempt is asked, and one delivered copy settles it.
         A batch send unanswered carries its batch's OutId in `provider_id` (BATCH_TAG), not our dedupe key.
         """
+        from notifications.sms_aliyun import most_hopeful
+
         if provider_id.startswith(BATCH_TAG):
             provider_id, out_id = "", provider_id.removeprefix(BATCH_TAG)
-        return self.client.query(phone=recipient, biz_id=provider_id, send_date=sent_on, out_id=out_id)
+        days = sorted({clock.china(sent_at + offset).date() for offset in (-FILING_SKEW, timedelta(0), FILING_SKEW)})
+        states = [self.client.query(phone=recipient, biz_id=provider_id, send_date=day, out_id=out_id) for day in days]
+        return most_hopeful(states)
 
 
 class WeChatProvider:

@@ -391,7 +391,7 @@ async def reconcile_unknown(*, provider: Provider | None = None, give_up_after_h
                     recipient=notice.recipient,
                     provider_id=notice.provider_id,
                     out_id=notice.dedupe_key,
-                    sent_on=clock.china(notice.sent_at).date(),
+                    sent_at=notice.sent_at,
                 )
             except Exception:  # the query itself failed: ask again next time
                 log.exception("reconcile failed", extra={"fields": {"notice": notice.id}})

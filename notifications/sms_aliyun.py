@@ -235,11 +235,7 @@ class AliyunSms:
             if not details or page * 50 >= int(answer.get("TotalCount") or 0):
                 break
             page += 1
-        # One delivered copy settles it; otherwise the most hopeful state wins (pending may still turn).
-        for state in ("delivered", "pending", "failed"):
-            if state in states:
-                return state
-        return "unknown"
+        return most_hopeful(states)
 
     def _request(self, action: str) -> CommonRequest:
         # A new request per call: CommonRequest holds the signed nonce and timestamp and is not reusable.
@@ -248,6 +244,11 @@ class AliyunSms:
         request.set_protocol_type(self.scheme)  # the SDK defaults to http
         request.set_accept_format("json")
         return request
+
+
+def most_hopeful(states: list[str]) -> str:
+    """One delivered copy settles it; otherwise the most hopeful state wins (pending may still turn)."""
+    return next((state for state in ("delivered", "pending", "failed") if state in states), "unknown")
 
 
 def _compact(value: object) -> str:

@@ -237,12 +237,38 @@ async def test_an_account_out_of_credit_pauses_the_whole_sms_channel_until_later
 async def test_a_send_that_timed_out_is_not_resent_but_reconciled_with_aliyun(db):
     from notifications.service import reconcile_unknown
 
-    with AliyunSmsStub(keys={"LTAIcity": "city-secret"}) as stub:
+    with AliyunSmsStub(keys={"LTAIcity": "city-secret"}, now=clock.now) as stub:
         provider = impatient_provider(db, stub)
         stub.delay_next(1.5)  # the SMS leaves, the answer comes too late
         key = await progress_sms()
         assert await send_notice(dedupe_key=key, provider=provider) == "unknown"
         assert await send_notice(dedupe_key=key, provider=provider) == "unknown"  # never resent blindly
+        assert await reconcile_unknown(provider=provider) == {"sent": 1}
+    assert len(stub.sent) == 1
+    assert (await Notice.get(dedupe_key=key)).status == "sent"
+
+
+@pytest.mark.parametrize(
+    ("ours", "aliyuns"),
+    [
+        ("2026-11-30 23:59:59", "2026-12-01 00:00:01"),  # sent just before midnight, filed by Aliyun the next day
+        ("2026-12-01 00:00:30", "2026-11-30 23:58:30"),  # Aliyun's clock two minutes behind ours
+    ],
+)
+async def test_a_send_that_timed_out_around_midnight_is_found_on_the_day_aliyun_filed_it(db, ours, aliyuns):
+    from notifications.service import reconcile_unknown
+
+    def at(text: str) -> datetime:
+        return datetime.fromisoformat(text).replace(tzinfo=clock.CHINA)
+
+    clock.simulate(at(ours))
+    with AliyunSmsStub(keys={"LTAIcity": "city-secret"}, now=lambda: at(aliyuns)) as stub:
+        provider = impatient_provider(db, stub)
+        stub.delay_next(1.5)
+        key = "case-9:overdue:sms"  # urgent: only urgent messages go out at midnight
+        params = {"number": "20261130000009", "stage": "处置"}
+        await notify(channel="sms", recipient=PHONE, template="sla_overdue", params=params, dedupe_key=key, urgent=True)
+        assert await send_notice(dedupe_key=key, provider=provider) == "unknown"
         assert await reconcile_unknown(provider=provider) == {"sent": 1}
     assert len(stub.sent) == 1
     assert (await Notice.get(dedupe_key=key)).status == "sent"
@@ -341,7 +367,7 @@ async def test_a_batch_refused_for_one_bad_number_is_sent_one_by_one_and_only_th
 async def test_a_batch_whose_answer_never_came_is_not_resent_but_reconciled_number_by_number(db):
     from notifications.service import reconcile_unknown, send_notices
 
-    with AliyunSmsStub(keys={"LTAIcity": "city-secret"}) as stub:
+    with AliyunSmsStub(keys={"LTAIcity": "city-secret"}, now=clock.now) as stub:
         provider = impatient_provider(db, stub)
         keys = await queue_progress(4)
         stub.delay_next(1.5)  # the batch leaves, the answer comes too late

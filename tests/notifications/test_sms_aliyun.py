@@ -37,8 +37,9 @@ def send(sms: AliyunSms, out_id: str = "notice-1-sms"):
     return sms.send(phone=PHONE, template_code="SMS_123456", params={"case": "A-1 * ~", "name": "张三"}, out_id=out_id)
 
 
-def today_in_china():
-    return datetime.now(UTC).astimezone(timezone(timedelta(hours=8))).date()
+def filed_on(stub: AliyunSmsStub):
+    """The China date Aliyun filed the last send under (the day a query names, even across midnight)."""
+    return stub.sent[-1].received_at.astimezone(timezone(timedelta(hours=8))).date()
 
 
 def test_send_arrives_signed_with_our_params_and_returns_the_biz_id(stub: AliyunSmsStub) -> None:
@@ -133,20 +134,20 @@ def test_a_timeout_after_the_request_left_is_unknown_and_query_reconciles_it(stu
 
     assert (result.outcome, result.code) == ("unknown", "timeout")
     assert [s.code for s in stub.sent] == ["OK"]  # the stub did send it
-    assert sms.query(phone=PHONE, biz_id="", send_date=today_in_china(), out_id="notice-7-sms") == "delivered"
-    assert sms.query(phone=PHONE, biz_id="", send_date=today_in_china(), out_id="notice-8-sms") == "unknown"
+    assert sms.query(phone=PHONE, biz_id="", send_date=filed_on(stub), out_id="notice-7-sms") == "delivered"
+    assert sms.query(phone=PHONE, biz_id="", send_date=filed_on(stub), out_id="notice-8-sms") == "unknown"
 
 
 def test_query_by_biz_id_reports_the_delivery_state(stub: AliyunSmsStub) -> None:
     sms = adapter(stub.endpoint)
     biz_id = send(sms).provider_id
 
-    assert sms.query(phone=PHONE, biz_id=biz_id, send_date=today_in_china()) == "delivered"
+    assert sms.query(phone=PHONE, biz_id=biz_id, send_date=filed_on(stub)) == "delivered"
     stub.send_status = 1
-    assert sms.query(phone=PHONE, biz_id=biz_id, send_date=today_in_china()) == "pending"
+    assert sms.query(phone=PHONE, biz_id=biz_id, send_date=filed_on(stub)) == "pending"
     stub.send_status = 2
-    assert sms.query(phone=PHONE, biz_id=biz_id, send_date=today_in_china()) == "failed"
-    assert sms.query(phone=PHONE, biz_id="999^0", send_date=today_in_china()) == "unknown"
+    assert sms.query(phone=PHONE, biz_id=biz_id, send_date=filed_on(stub)) == "failed"
+    assert sms.query(phone=PHONE, biz_id="999^0", send_date=filed_on(stub)) == "unknown"
 
 
 def test_connection_refused_is_retried() -> None:
@@ -223,8 +224,8 @@ def test_a_batch_arrives_signed_as_one_call_with_each_number_s_own_params(stub: 
         ("13900139000", {"case": "B-2 张三"}, "沈阳城管"),
     ]
     assert {s.biz_id for s in stub.sent} == {result.provider_id}
-    assert sms.query(phone="13900139000", biz_id=result.provider_id, send_date=today_in_china()) == "delivered"
-    assert sms.query(phone="13900139000", biz_id="", send_date=today_in_china(), out_id="batch-1") == "delivered"
+    assert sms.query(phone="13900139000", biz_id=result.provider_id, send_date=filed_on(stub)) == "delivered"
+    assert sms.query(phone="13900139000", biz_id="", send_date=filed_on(stub), out_id="batch-1") == "delivered"
 
 
 def test_a_batch_over_one_hundred_numbers_is_refused_before_and_by_aliyun(stub: AliyunSmsStub) -> None:

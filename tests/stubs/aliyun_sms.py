@@ -17,6 +17,7 @@ import json
 import socket
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -95,6 +96,9 @@ class _Refused(Exception):
 class AliyunSmsStub:
     keys: dict[str, str] = field(default_factory=lambda: {"LTAItestkey": "test-secret"})  # AccessKeyId -> secret
     send_status: int = 3  # SendStatus QuerySendDetails reports: 1 waiting for receipt, 2 failed, 3 delivered
+    # The clock Aliyun files sends by (QuerySendDetails' SendDate); a test that simulates tongguan's clock passes
+    # it here so both sides agree, or a clock of its own to put the arrival on another day.
+    now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     signature_message_without_colon: bool = False  # answer SignatureDoesNotMatch as the SDK cannot parse it
     requests: list[dict[str, str]] = field(default_factory=list)  # every request's parameters, refused or not
     refused: list[str] = field(default_factory=list)  # gateway error codes, in order
@@ -218,7 +222,7 @@ class AliyunSmsStub:
         if code == "OK" and self._answers:
             code, status, message = self._answers.pop(0)
         biz_id = f"{next(self._ids)}^0" if code == "OK" else ""
-        self.sent.append(SentSms(dict(params), code, biz_id, datetime.now(UTC)))
+        self.sent.append(SentSms(dict(params), code, biz_id, self.now()))
         delay = self._delays.pop(0) if self._delays else 0.0
         body: dict[str, Any] = {"Code": code, "Message": message}
         if biz_id:
@@ -252,7 +256,7 @@ class AliyunSmsStub:
             code, status, message = self._answers.pop(0)
         biz_id = f"{next(self._ids)}^0" if code == "OK" else ""
         common = {k: v for k, v in params.items() if k not in ("PhoneNumberJson", "SignNameJson", "TemplateParamJson")}
-        now = datetime.now(UTC)
+        now = self.now()
         for phone, sign, value in zip(phones, signs, values, strict=True):
             item = {**common, "PhoneNumbers": str(phone), "SignName": str(sign), "TemplateParam": json.dumps(value)}
             self.sent.append(SentSms(item, code, biz_id, now))
