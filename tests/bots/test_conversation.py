@@ -2,7 +2,6 @@
 
 import time
 
-import httpx
 import pytest
 from pydantic import SecretStr
 
@@ -18,6 +17,7 @@ from core.reports.flows import process_report
 from core.reports.models import Report
 from core.settings import Settings
 from jobs.chat import chat_message
+from tests.asgi import serving
 from tests.factories import interior_point, jpeg_bytes
 from tests.stubs.wechat import WeChatStub
 from tongguan.app import create_app
@@ -48,8 +48,7 @@ async def api(city, tmp_path, redis_url, wechat):
         face_detector="none",
     )
     app = create_app(settings)
-    transport = httpx.ASGITransport(app=app)
-    async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+    async with serving(app, base_url="http://t") as c:
         yield c
 
 

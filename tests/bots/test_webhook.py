@@ -13,6 +13,7 @@ from bots.wechat_xml import signature_of
 from core.chat.models import ChatInbound
 from core.outbox.models import OutboxEntry
 from core.settings import Settings
+from tests.asgi import serving
 from tongguan.app import create_app
 
 TOKEN, AES_KEY, APPID = "tg-callback-token", "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG", "wxofficial000001"
@@ -31,8 +32,7 @@ async def api(db, tmp_path, redis_url):
         wechat_appid=APPID,
     )
     app = create_app(settings)
-    transport = httpx.ASGITransport(app=app)
-    async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+    async with serving(app, base_url="http://t") as c:
         yield c
 
 

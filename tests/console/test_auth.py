@@ -11,6 +11,7 @@ from core.accounts.service import create_staff
 from core.accounts.tokens import issue_access_token
 from core.audit.models import AuditEntry
 from core.settings import Settings
+from tests.asgi import serving
 from tongguan.app import create_app
 
 PASSWORD = "correct horse"
@@ -19,8 +20,7 @@ PASSWORD = "correct horse"
 @pytest.fixture
 async def api(db, tmp_path):
     app = create_app(Settings(database_url=db, var_dir=tmp_path, _env_file=None))
-    transport = httpx.ASGITransport(app=app)
-    async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+    async with serving(app) as c:
         yield c
 
 

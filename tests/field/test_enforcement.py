@@ -32,6 +32,7 @@ from core.seed import DEMO_PASSWORD
 from core.settings import Settings
 from field_app_api.enforcement import enforcement_of
 from media.faces import read_face
+from tests.asgi import serving
 from tests.field.conftest import bearer
 from tests.field.helpers import upload_photo
 from tongguan.app import create_app
@@ -454,10 +455,6 @@ async def test_a_decision_sets_retention_to_a_year_after_the_last_violation(api,
     assert timedelta(days=364) < row.retain_until - row.last_violation_at <= timedelta(days=366)
 
 
-def _client(app) -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
-
-
 async def _officer(api: httpx.AsyncClient) -> dict:
     code = await District.all().order_by("code").first().values_list("code", flat=True)
     return await bearer(api, f"officer-{code}")
@@ -470,7 +467,7 @@ async def test_rotated_keys_reseal_everything_and_the_old_key_can_go(photo, city
         return Settings(database_url=city, var_dir=tmp_path, face_keys=keys, _env_file=None)
 
     first = create_app(settings_with(k1))
-    async with first.router.lifespan_context(first), _client(first) as api:
+    async with serving(first) as api:
         officer = await _officer(api)
         person = {"name": "孙某", "id_type": "resident_id", "id_number": "210102197001012222"}
         found = await identify(api, officer, photo("obama.jpg"))
@@ -484,7 +481,7 @@ async def test_rotated_keys_reseal_everything_and_the_old_key_can_go(photo, city
         assert (await service.rekey_job(keyring=rotated))["encodings"] == 0  # nothing left under k1
 
     only_new = create_app(settings_with(k2))
-    async with only_new.router.lifespan_context(only_new), _client(only_new) as api:
+    async with serving(only_new) as api:
         officer = await _officer(api)
         found = await identify(api, officer, photo("obama2.jpg"))
         assert found.json()["candidates"][0]["party"]["id"] == party
@@ -499,11 +496,11 @@ async def test_rotated_keys_reseal_everything_and_the_old_key_can_go(photo, city
 
 async def test_a_value_sealed_with_a_dropped_key_is_a_clear_error_not_a_match(photo, city, tmp_path):
     first = create_app(Settings(database_url=city, var_dir=tmp_path, face_keys=new_key_line("k1"), _env_file=None))
-    async with first.router.lifespan_context(first), _client(first) as api:
+    async with serving(first) as api:
         officer = await _officer(api)
         await register(api, officer, photo("obama.jpg"))
     second = create_app(Settings(database_url=city, var_dir=tmp_path, face_keys=new_key_line("k2"), _env_file=None))
-    async with second.router.lifespan_context(second), _client(second) as api:
+    async with serving(second) as api:
         officer = await _officer(api)
         response = await identify(api, officer, photo("obama2.jpg"))
         assert response.status_code == 500 and response.json()["code"] == "face_key_missing"

@@ -26,6 +26,7 @@ from core.patrols.models import TrackChunk
 from core.regions.models import RoadSegment, UnitGrid
 from core.reports.models import Report
 from core.settings import Settings, reset_settings
+from tests.asgi import serving
 from tests.factories import jpeg_bytes
 from tongguan.app import create_app
 
@@ -51,9 +52,8 @@ async def app_client(city, tmp_path):
         _env_file=None,
     )
     app = create_app(settings)
-    transport = httpx.ASGITransport(app=app)
     try:
-        async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+        async with serving(app, base_url="http://t") as c:
             yield c
     finally:
         clock.simulate(None)

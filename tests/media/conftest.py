@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import httpx
 import pytest
 
 from core.settings import Settings
 from media.faces import FaceDetectorUnavailable, HogFaceDetector
+from tests.asgi import serving
 from tests.conftest import unavailable
 from tongguan.app import create_app
 
@@ -28,6 +28,5 @@ async def app_settings(db, tmp_path):
 @pytest.fixture
 async def api(app_settings):
     app = create_app(app_settings)
-    transport = httpx.ASGITransport(app=app)
-    async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+    async with serving(app) as c:
         yield c

@@ -40,6 +40,7 @@ from pydantic import SecretStr
 from core.errors import NotFoundError
 from core.settings import Settings
 from media.storage import LocalStore, MediaMissing, MediaStore, S3Store, get_store
+from tests.asgi import serving
 from tests.conftest import unavailable
 
 MOTO_START_SECONDS = 30
@@ -484,7 +485,6 @@ def test_an_unknown_backend_word_names_the_choices() -> None:
 
 
 async def test_a_photo_uploaded_through_the_api_lands_in_s3_and_is_served_back(db, tmp_path, s3_server):
-    import httpx
 
     from core.accounts.service import create_staff
     from core.media.models import Blob
@@ -498,8 +498,7 @@ async def test_a_photo_uploaded_through_the_api_lands_in_s3_and_is_served_back(d
     assert isinstance(s3, S3Store)
     s3.ensure_bucket()
     app = create_app(settings)
-    transport = httpx.ASGITransport(app=app)
-    async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport, base_url="http://t") as api:
+    async with serving(app, base_url="http://t") as api:
         await create_staff(username="inspector.s3", password="correct horse", role="inspector")
         token = (await api.post("/auth/token", data={"username": "inspector.s3", "password": "correct horse"})).json()
         headers = {"authorization": f"Bearer {token['access_token']}"}

@@ -16,6 +16,7 @@ from core.regions.models import UnitGrid
 from core.reports.flows import process_report
 from core.reports.models import Report
 from core.settings import Settings
+from tests.asgi import serving
 from tests.factories import interior_point, jpeg_bytes
 from tests.stubs.wechat import WeChatStub
 from tongguan.app import create_app
@@ -47,8 +48,7 @@ def app_settings(city: str, tmp_path, redis_url: str, base_url: str, **overrides
 @pytest.fixture
 async def api(city, tmp_path, redis_url, wechat):
     app = create_app(app_settings(city, tmp_path, redis_url, wechat.base_url))
-    transport = httpx.ASGITransport(app=app)
-    async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+    async with serving(app) as c:
         yield c
 
 
@@ -337,8 +337,7 @@ async def test_too_many_reports_from_one_citizen_are_held_back_but_a_retry_still
     city, tmp_path, redis_url, wechat
 ):
     app = create_app(app_settings(city, tmp_path, redis_url, wechat.base_url, rate_reports_per_hour=2))
-    transport = httpx.ASGITransport(app=app)
-    async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport, base_url="http://t") as api:
+    async with serving(app, base_url="http://t") as api:
         headers = await login(api, wechat)
         answers = [await report(api, headers, key=f"mini-key-{i:04d}") for i in range(3)]
         retry = await report(api, headers, key="mini-key-0000")
@@ -352,8 +351,7 @@ async def test_too_many_reports_from_one_citizen_are_held_back_but_a_retry_still
 
 async def test_without_a_wechat_appid_the_demo_sign_in_works(city, tmp_path):
     app = create_app(Settings(_env_file=None, database_url=city, var_dir=tmp_path))
-    transport = httpx.ASGITransport(app=app)
-    async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport, base_url="http://t") as api:
+    async with serving(app, base_url="http://t") as api:
         first = await api.post("/miniapp/v1/auth/login", json={"code": "demo-alice"})
         again = await api.post("/miniapp/v1/auth/login", json={"code": "demo-alice"})
         wrong = await api.post("/miniapp/v1/auth/login", json={"code": "anything"})
@@ -365,8 +363,7 @@ async def test_without_a_wechat_appid_the_demo_sign_in_works(city, tmp_path):
 
 async def test_one_client_address_is_held_back_after_its_limit(city, tmp_path, redis_url, wechat):
     app = create_app(app_settings(city, tmp_path, redis_url, wechat.base_url, rate_ip_per_minute=3))
-    transport = httpx.ASGITransport(app=app)
-    async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport, base_url="http://t") as api:
+    async with serving(app, base_url="http://t") as api:
         answers = [await api.post("/miniapp/v1/auth/login", json={"code": "made-up"}) for _ in range(4)]
 
     assert [a.status_code for a in answers] == [401, 401, 401, 429]

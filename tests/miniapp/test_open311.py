@@ -22,6 +22,7 @@ from core.regions.models import Community, RoadSegment, UnitGrid
 from core.reports.models import Report
 from core.settings import Settings
 from jobs.embedded import EmbeddedRunner
+from tests.asgi import serving
 from tests.factories import interior_point
 from tongguan.app import create_app
 
@@ -38,8 +39,7 @@ def open311_settings(city, tmp_path, redis_url) -> Settings:
 @pytest.fixture
 async def client(open311_settings):
     app = create_app(open311_settings)
-    transport = httpx.ASGITransport(app=app)
-    async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+    async with serving(app) as c:
         yield c
 
 
@@ -376,8 +376,7 @@ async def test_a_form_post_answers_in_xml_when_asked(client, api_key):
 async def test_a_client_over_its_rate_limit_hears_429_in_the_spec_format(city, tmp_path, redis_url):
     settings = Settings(database_url=city, var_dir=tmp_path, redis_url=redis_url, rate_ip_per_minute=2, _env_file=None)
     app = create_app(settings)
-    transport = httpx.ASGITransport(app=app)
-    async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+    async with serving(app) as c:
         answers = [await c.get(f"{BASE}/services.xml") for _ in range(3)]
     assert [a.status_code for a in answers[:2]] == [200, 200]
     assert error_of(answers[2], 429) and int(answers[2].headers["retry-after"]) >= 1

@@ -25,6 +25,7 @@ from media.faces import NoFaces
 from media.public import make_public
 from media.service import Owner, store_photo
 from media.storage import get_store
+from tests.asgi import serving
 from tests.factories import interior_point, jpeg_bytes
 from tongguan.app import create_app
 
@@ -44,8 +45,7 @@ def settings(city, tmp_path) -> Settings:
 @pytest.fixture
 async def api(settings):
     app = create_app(settings)
-    transport = httpx.ASGITransport(app=app)
-    async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+    async with serving(app) as c:
         yield c
 
 

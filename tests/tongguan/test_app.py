@@ -4,23 +4,19 @@ import io
 import json
 import logging
 
-import httpx
 import pytest
 from fastapi import APIRouter
 
 from core.errors import ValidationFailed
 from core.logs import JsonFormatter
 from core.settings import Settings
+from tests.asgi import serving
 from tongguan.app import create_app
 
 
 def make_app(url: str, **overrides):
     settings = Settings(database_url=url, log_json=True, _env_file=None, **overrides)
     return create_app(settings)
-
-
-async def client_for(app):
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
 
 
 @pytest.fixture
@@ -41,7 +37,7 @@ async def api(db):
         raise RuntimeError("boom: internal detail")
 
     app.include_router(probe)
-    async with app.router.lifespan_context(app), await client_for(app) as client:
+    async with serving(app) as client:
         yield client
 
 
@@ -55,7 +51,7 @@ async def test_healthz_reports_the_database_in_embedded_mode(api):
 
 async def test_healthz_checks_redis_when_configured(db, redis_url):
     app = make_app(db, redis_url=redis_url)
-    async with app.router.lifespan_context(app), await client_for(app) as client:
+    async with serving(app) as client:
         response = await client.get("/healthz")
     assert response.status_code == 200
     assert response.json()["redis"] == "ok"
@@ -63,7 +59,7 @@ async def test_healthz_checks_redis_when_configured(db, redis_url):
 
 async def test_healthz_is_503_when_redis_is_unreachable(db):
     app = make_app(db, redis_url="redis://127.0.0.1:1/0")
-    async with app.router.lifespan_context(app), await client_for(app) as client:
+    async with serving(app) as client:
         response = await client.get("/healthz")
     assert response.status_code == 503
     assert response.headers["content-type"] == "application/problem+json"
