@@ -291,11 +291,12 @@ async def erase_media(*, media_ids: list[str], store: MediaStore) -> int:
                 keys += [public_key(sha256, v) for v in images.VARIANTS]
                 for key in keys:
                     await asyncio.to_thread(store.delete, key)
-        await Upload.filter(media_id=media_id).update(media_id=None)
-        await Media.filter(id=media_id).delete()
-        if not await Media.filter(blob_id=sha256).exists():
-            await UsedPhoto.filter(blob_sha256=sha256).delete()
-            await Blob.filter(sha256=sha256).delete()
+        async with in_transaction() as conn:  # the upload and, with its last upload, the photo go at once
+            await Upload.filter(media_id=media_id).using_db(conn).update(media_id=None)
+            await Media.filter(id=media_id).using_db(conn).delete()
+            if not await Media.filter(blob_id=sha256).using_db(conn).exists():
+                await UsedPhoto.filter(blob_sha256=sha256).using_db(conn).delete()
+                await Blob.filter(sha256=sha256).using_db(conn).delete()
     return len(rows)
 
 
